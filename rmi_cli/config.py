@@ -1,0 +1,294 @@
+"""Typed run configuration: everything that defines one training + evaluation run.
+
+The manifest (`rmi_cli.manifest`) resolves YAML into these models; the engine consumes them; the
+database stores their JSON dump beside the run, with a canonical hash that makes queueing
+idempotent. Choices are spelled as users write them in YAML (`pool: avg`), never as integer codes.
+This module imports pydantic only (no torch), so the CLI can validate manifests quickly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ModelName = Literal["deeplabv3", "deeplabv3plus"]
+BackboneName = Literal["resnet18", "resnet50", "resnet101"]
+DatasetName = Literal["camvid", "voc2012", "synthetic", "folder"]
+LossName = Literal["ce", "bce", "rmi", "aaf"]
+PoolName = Literal["avg", "max", "nearest"]
+Precision = Literal["auto", "fp32", "bf16"]
+
+# Fields that change how a run executes but not what it computes; they are left out of the
+# canonical hash so that re-queueing the same experiment with more loader workers (say) is a no-op.
+OPERATIONAL_FIELDS = frozenset(
+    {
+        "data.workers",
+        "data.gpu_cache",
+        "train.device",
+        "train.log_every",
+        "train.checkpoint_every",
+        "eval.save_probs",
+    }
+)
+
+
+class Strict(BaseModel):
+    """Base of every configuration block: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- losses ----------------------------------------------------------------------------------
+
+
+class CELossConfig(Strict):
+    """Softmax cross-entropy, mean over valid pixels (recipe section 2)."""
+
+    name: Literal["ce"] = "ce"
+
+
+class BCELossConfig(Strict):
+    """The sigmoid BCE pixel term of the RMI objective alone (recipe sections 1.2 and 2)."""
+
+    name: Literal["bce"] = "bce"
+
+
+class RMILossConfig(Strict):
+    """BCE + RMI, Eq. 16 with the released code's conventions (recipe section 1)."""
+
+    name: Literal["rmi"] = "rmi"
+    radius: int = Field(3, ge=1, le=10, description="side R of the R x R region")
+    pool: PoolName = "avg"
+    pool_size: int = Field(4, ge=1, le=10, description="downsampling factor (kernel = stride)")
+    stride: int | None = Field(None, description="must equal pool_size when given")
+    weight_lambda: float = Field(0.5, ge=0.0, le=1.0)
+    lambda_way: Literal[0, 1] = 1
+
+    @model_validator(mode="after")
+    def _stride_is_pool_size(self) -> RMILossConfig:
+        if self.stride is not None and self.stride != self.pool_size:
+            raise ValueError(
+                f"loss.stride must equal loss.pool_size (the released code asserts it); "
+                f"found stride {self.stride} and pool_size {self.pool_size}: drop stride or "
+                f"set both to the same value"
+            )
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for the loss registry's builder."""
+        return self.model_dump(exclude={"name", "stride"})
+
+
+class AffinityLossConfig(Strict):
+    """Softmax CE + the adaptive affinity field loss of Ke et al. (recipe section 2)."""
+
+    name: Literal["aaf"] = "aaf"
+    kld_margin: float = Field(3.0, gt=0.0)
+    lambda_edge: float = Field(1.0, ge=0.0)
+    lambda_non_edge: float = Field(1.0, ge=0.0)
+    decay_base: float = Field(20.0, ge=1.0, description="decay = base^(-step / max_iter)")
+    downsample: int = Field(8, ge=1, le=32)
+
+
+LossConfig = Annotated[
+    CELossConfig | BCELossConfig | RMILossConfig | AffinityLossConfig,
+    Field(discriminator="name"),
+]
+
+
+def loss_options(loss: LossConfig) -> dict[str, Any]:
+    """The keyword options of any loss configuration (empty for CE and BCE)."""
+    if isinstance(loss, RMILossConfig):
+        return loss.options()
+    return loss.model_dump(exclude={"name"})
+
+
+# --- model and data --------------------------------------------------------------------------
+
+
+class ModelConfig(Strict):
+    """A DeepLab model (recipe section 3)."""
+
+    name: ModelName = "deeplabv3"
+    backbone: BackboneName = "resnet101"
+    deep_stem: bool = False
+    output_stride: Literal[8, 16] = 16
+    pretrained: str | None = Field(
+        None, description='None (from scratch), "imagenet" (torchvision weights) or a local path'
+    )
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+class SyntheticConfig(Strict):
+    """Procedurally generated scenes (no files); deterministic by seed."""
+
+    height: int = Field(96, ge=16, le=2048)
+    width: int = Field(128, ge=16, le=2048)
+    train_images: int = Field(64, ge=1)
+    val_images: int = Field(16, ge=1)
+    test_images: int = Field(16, ge=1)
+    seed: int = 0
+
+
+class DataConfig(Strict):
+    """A dataset, its splits and the training augmentation (recipe section 4)."""
+
+    name: DatasetName = "synthetic"
+    root: str | None = Field(None, description="dataset folder; ${VAR} and ~ expand at run time")
+    train_split: str = "train"
+    eval_split: str = "val"
+    sbd_root: str | None = Field(None, description="VOC trainaug: SBD labels converted to PNG")
+    synthetic: SyntheticConfig = SyntheticConfig()
+    crop_size: int = Field(513, ge=8)
+    scales: tuple[float, ...] | None = Field(
+        None, description="discrete random scales, e.g. [0.5, 0.75, ..., 2.0]"
+    )
+    scale_range: tuple[float, float] | None = Field(None, description="uniform [low, high]")
+    flip: bool = True
+    mean: tuple[float, float, float] | None = Field(None, description="0-255; None: dataset's")
+    std: tuple[float, float, float] | None = Field(None, description="0-255; None: dataset's")
+    workers: int = Field(4, ge=0)
+    gpu_cache: Literal["auto", "on", "off"] = "auto"
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if self.scales is not None and self.scale_range is not None:
+            raise ValueError("give data.scales or data.scale_range, not both")
+        if self.scales is not None and (not self.scales or min(self.scales) <= 0):
+            raise ValueError(f"data.scales must be positive numbers; found {list(self.scales)}")
+        if self.scale_range is not None:
+            low, high = self.scale_range
+            if not 0 < low <= high:
+                raise ValueError(
+                    f"data.scale_range must be [low, high] with 0 < low <= high; "
+                    f"found [{low}, {high}]"
+                )
+        if self.name in ("camvid", "voc2012", "folder") and not self.root:
+            raise ValueError(f"data.root is required for dataset {self.name!r}")
+        return self
+
+    def resolved_root(self) -> str | None:
+        """`root` with ${VAR}, ${VAR:-default} and ~ expanded in this process's environment."""
+        return expand_path(self.root) if self.root else None
+
+
+# --- training and evaluation -----------------------------------------------------------------
+
+
+class TrainConfig(Strict):
+    """SGD with linear warm-up then poly decay (recipe section 4)."""
+
+    iterations: int = Field(ge=1, description="max_iter")
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(0.007, gt=0.0)
+    warmup_iters: int = Field(0, ge=0, description="slow_iters: linear ramp from warmup_lr to lr")
+    warmup_lr: float = Field(1e-4, ge=0.0)
+    poly_power: float = Field(0.9, ge=0.0)
+    min_lr: float = Field(1e-6, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(1e-4, ge=0.0, description="conv weights only")
+    head_lr_mult: float | None = Field(None, gt=0.0, description="None: x10 v3, x5 v3+")
+    precision: Precision = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU")
+    channels_last: bool = True
+    compile: bool = False
+    deterministic: bool = False
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    checkpoint_every: int = Field(500, ge=1)
+    log_every: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.warmup_iters >= self.iterations:
+            raise ValueError(
+                f"train.warmup_iters ({self.warmup_iters}) must be smaller than "
+                f"train.iterations ({self.iterations})"
+            )
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(
+                f"train.device must be auto, cpu, cuda or cuda:N; found {self.device!r}"
+            )
+        return self
+
+
+class EvalConfig(Strict):
+    """Whole-image, single-scale evaluation and the inference-time protocol."""
+
+    warmup_images: int = Field(10, ge=0, description="untimed forward passes before timing")
+    max_images: int | None = Field(None, ge=1, description="evaluate the first N images only")
+    save_probs: bool = Field(False, description="keep fp16 softmax probabilities (for the CRF)")
+
+
+class CRFConfig(Strict):
+    """Dense CRF post-processing with the paper's settings (recipe section 2)."""
+
+    iters: tuple[int, ...] = (1, 5, 10)
+    gaussian_sxy: float = Field(3.0, gt=0.0)
+    gaussian_compat: float = Field(3.0, ge=0.0)
+    bilateral_sxy: float = Field(30.0, gt=0.0)
+    bilateral_srgb: float = Field(13.0, gt=0.0)
+    bilateral_compat: float = Field(10.0, ge=0.0)
+    prob_clip: float = Field(1e-5, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> CRFConfig:
+        if not self.iters or min(self.iters) < 1:
+            raise ValueError(f"crf.iters must be positive integers; found {list(self.iters)}")
+        return self
+
+
+class RunConfig(Strict):
+    """One run: train a model with a loss on a dataset, then evaluate it."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    loss: LossConfig = CELossConfig()
+    train: TrainConfig
+    eval: EvalConfig = EvalConfig()
+    seed: int = 0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The full resolved configuration as plain JSON types."""
+        return self.model_dump(mode="json")
+
+    def canonical_hash(self) -> str:
+        """A stable hash of what this run computes (operational fields excluded)."""
+        return canonical_hash(self.to_json_dict())
+
+
+def canonical_hash(config: dict[str, Any], *, length: int = 16) -> str:
+    """SHA-256 of the canonical JSON of `config` (sorted keys, no operational fields)."""
+    payload = _drop_paths(config, OPERATIONAL_FIELDS)
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _drop_paths(config: dict[str, Any], paths: frozenset[str], prefix: str = "") -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if dotted in paths:
+            continue
+        result[key] = _drop_paths(value, paths, f"{dotted}.") if isinstance(value, dict) else value
+    return result
+
+
+_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def expand_path(text: str) -> str:
+    """Expand `${VAR}`, `${VAR:-default}` and a leading `~`; unset variables without a default
+    are left as written so that the resulting "missing root" error shows them."""
+
+    def substitute(match: re.Match[str]) -> str:
+        value = os.environ.get(match["name"])
+        if value:
+            return value
+        return match["default"] if match["default"] is not None else match[0]
+
+    return str(Path(_VAR.sub(substitute, text)).expanduser())

@@ -1,0 +1,5 @@
+"""Facts shared by every layer (no imports, so anything may depend on this module)."""
+
+# The label value every dataset maps its "void" pixels to (CamVid's 11, VOC's 255). Losses,
+# metrics and the CRF treat it, and any value >= the number of classes, as "no label".
+IGNORE_INDEX = 255

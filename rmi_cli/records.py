@@ -1,0 +1,120 @@
+"""Plain result records passed from the engine (torch side) to the database (SQL side).
+
+Nothing here imports torch, SQLAlchemy or pandas: the engine and the CRF produce these, the CLI
+hands them to `rmi_cli.db`, which stores them. Every field is a JSON type or a path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Where a number was measured: enough to say which machine and software produced it."""
+
+    hostname: str
+    platform: str
+    python: str
+    torch: str
+    torchvision: str
+    device: str  # "cpu" or the GPU name, e.g. "NVIDIA H100 80GB HBM3"
+    cuda: str | None = None  # CUDA runtime torch was built with
+    driver: str | None = None  # NVIDIA driver version
+    cudnn: str | None = None
+    cpu: str | None = None
+    num_threads: int | None = None
+    git_commit: str | None = None  # with a "+dirty" suffix when the tree had changes
+    rmi_version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainMetrics:
+    """One periodic training report (the engine's callback receives these)."""
+
+    iteration: int  # 1-based: the number of optimiser steps done
+    loss: float
+    lr: float
+    images_per_s: float
+    elapsed_s: float
+    rmi_fallbacks: int = 0  # Cholesky fallbacks of the RMI loss since the start of the run
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished training run reports."""
+
+    checkpoint: str  # path of the final checkpoint
+    iterations: int
+    final_loss: float
+    train_time_s: float  # wall time of this process's part of the run
+    images_per_s: float
+    peak_train_memory_mb: float | None  # torch.cuda.max_memory_allocated; None on the CPU
+    rmi_fallbacks: int
+    resumed_from: int | None  # iteration the run resumed from, None for a fresh start
+    fingerprint: Fingerprint
+
+
+@dataclass(frozen=True)
+class InferenceTiming:
+    """Per-image inference time under a stated protocol (forward pass only)."""
+
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    images: int  # number of timed images
+    warmup_images: int
+    batch_size: int
+    input_size: str  # "360x480", or "variable (max 500x500)"
+    device: str
+    precision: str  # "fp32" or "bf16"
+    protocol: str  # one human sentence, printed next to the number in tables
+
+
+@dataclass(frozen=True)
+class SegmentationScores:
+    """Scores from one confusion matrix (rows: ground truth, columns: prediction)."""
+
+    class_names: tuple[str, ...]
+    iou: tuple[float | None, ...]  # None where the class has zero union (excluded from mIoU)
+    miou: float
+    pixel_accuracy: float
+    mean_accuracy: float
+    confusion: tuple[tuple[int, ...], ...]
+
+    @property
+    def excluded_classes(self) -> tuple[str, ...]:
+        return tuple(n for n, v in zip(self.class_names, self.iou, strict=True) if v is None)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Evaluation of one model on one split, without post-processing."""
+
+    split: str
+    num_images: int
+    scores: SegmentationScores
+    timing: InferenceTiming | None  # None when timing was switched off
+    peak_eval_memory_mb: float | None
+    probs_dir: str | None  # fp16 probabilities, one file per image, when saved
+    fingerprint: Fingerprint
+
+
+@dataclass(frozen=True)
+class CRFResult:
+    """Dense-CRF post-processing of one run's probabilities at one iteration count."""
+
+    split: str
+    iterations: int
+    num_images: int
+    scores: SegmentationScores
+    crf_median_ms: float  # CRF time per image (one process, excluding I/O)
+    crf_p90_ms: float
+    workers: int
+    params: dict[str, float]
+    fingerprint: Fingerprint
