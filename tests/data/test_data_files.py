@@ -1,0 +1,162 @@
+"""File-backed datasets (VOC, folder, CamVid layout) on tiny trees, and the validation errors."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from data_trees import folder_cfg, stripes, write_image, write_label
+from PIL import Image
+
+from rmi_cli import config
+from rmi_cli.config import DataConfig
+from rmi_cli.data import DATASETS, build_dataset
+from rmi_cli.errors import DataError
+
+
+def test_registry_keys_are_the_config_names() -> None:
+    assert tuple(DATASETS) == typing.get_args(config.DatasetName)
+
+
+# --- VOC ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("root_part", ["", "VOCdevkit", "VOCdevkit/VOC2012"])
+def test_voc_accepts_any_of_three_roots(voc_tree: Path, root_part: str) -> None:
+    cfg = DataConfig(name="voc2012", root=str(voc_tree / root_part))
+    train = build_dataset(cfg, "train")
+    assert [train[i].name for i in range(len(train))] == ["a", "b"]
+    assert len(build_dataset(cfg, "trainval")) == 3
+    assert train.info.num_classes == 21 and train.info.class_names[15] == "person"
+
+
+def test_voc_reads_palette_indices_not_colours(voc_tree: Path) -> None:
+    sample = build_dataset(DataConfig(name="voc2012", root=str(voc_tree)), "val")[0]
+    assert sample.image.shape == (3, 12, 16) and sample.image.dtype == torch.uint8
+    assert sample.label.dtype == torch.uint8
+    assert torch.equal(sample.label, torch.from_numpy(stripes(classes=5)))
+
+
+def test_voc_trainaug_uses_sbd_labels_and_list_in_parent(voc_tree: Path) -> None:
+    sbd = voc_tree / "sbd" / "SegmentationClassAug"
+    cfg = DataConfig(name="voc2012", root=str(voc_tree), sbd_root=str(sbd))
+    aug = build_dataset(cfg, "trainaug")
+    assert [aug[i].name for i in range(len(aug))] == ["a", "b", "d"]
+    assert aug[2].label.max() == 255
+
+
+def test_voc_trainaug_needs_sbd_root(voc_tree: Path) -> None:
+    with pytest.raises(DataError, match=r"split 'trainaug' needs data\.sbd_root"):
+        build_dataset(DataConfig(name="voc2012", root=str(voc_tree)), "trainaug")
+
+
+def test_voc_missing_jpegimages(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no JPEGImages folder in"):
+        build_dataset(DataConfig(name="voc2012", root=str(tmp_path)), "train")
+
+
+def test_missing_list_names_it(voc_tree: Path) -> None:
+    (voc_tree / "VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt").unlink()
+    with pytest.raises(DataError, match=r"VOC split list .*Segmentation/val\.txt not found"):
+        build_dataset(DataConfig(name="voc2012", root=str(voc_tree)), "val")
+
+
+# --- folder ------------------------------------------------------------------------------------
+
+
+def test_folder_dataset(folder_tree: Path) -> None:
+    train = build_dataset(folder_cfg(folder_tree), "train")
+    assert train.info.class_names == ("ground", "tall grass", "sky")
+    assert train.info.splits == ("train", "val")
+    assert [train[i].name for i in range(2)] == ["x", "y"]  # x is a PNG, y a JPEG
+    assert torch.equal(train[0].label, torch.from_numpy(stripes()))
+    pixels = np.array(Image.open(folder_tree / "images" / "x.png"))
+    assert torch.equal(train[0].image, torch.from_numpy(pixels).permute(2, 0, 1))
+
+
+# --- CamVid layout (fake tree; the real copy is in test_data_camvid.py) -----------------------
+
+
+def test_camvid_reads_upstream_absolute_paths(tmp_path: Path) -> None:
+    write_image(tmp_path / "test" / "q.png")
+    label = np.full((12, 16), 11, np.uint8)
+    label[:, :4] = 10
+    write_label(tmp_path / "testannot" / "q.png", label)
+    (tmp_path / "test.txt").write_text("/SegNet/CamVid/test/q.png /SegNet/CamVid/testannot/q.png\n")
+    sample = build_dataset(DataConfig(name="camvid", root=str(tmp_path)), "test")[0]
+    assert sample.name == "q"
+    assert sample.label[:, :4].eq(10).all() and sample.label[:, 4:].eq(255).all()
+
+
+# --- validation errors: one line, naming the file -----------------------------------------------
+
+
+def test_missing_root_names_expanded_path_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RMI_TEST_DATA_HOME", "/nonexistent/place")
+    cfg = DataConfig(name="camvid", root="${RMI_TEST_DATA_HOME}/camvid")
+    with pytest.raises(DataError) as caught:
+        build_dataset(cfg, "train")
+    message = str(caught.value)
+    assert "/nonexistent/place/camvid does not exist" in message
+    assert "${RMI_TEST_DATA_HOME}/camvid" in message and "environment" in message
+    assert "\n" not in message
+
+
+def test_unknown_split_lists_known_ones(folder_tree: Path) -> None:
+    with pytest.raises(DataError, match="has no split 'test'; known splits: train, val"):
+        build_dataset(folder_cfg(folder_tree), "test")
+    with pytest.raises(DataError, match="known splits: train, val, test, trainval"):
+        build_dataset(DataConfig(name="synthetic"), "trainaug")
+
+
+def test_listed_file_missing(folder_tree: Path) -> None:
+    (folder_tree / "labels" / "y.png").unlink()
+    with pytest.raises(DataError, match=r"labels/y\.png \(listed in .*train\.txt\) does not exist"):
+        build_dataset(folder_cfg(folder_tree), "train")
+
+
+def test_size_mismatch_names_both_files(folder_tree: Path) -> None:
+    write_label(folder_tree / "labels" / "z.png", stripes(height=10))
+    dataset = build_dataset(folder_cfg(folder_tree), "val")
+    with pytest.raises(
+        DataError, match=r"label .*z\.png is 16x10 \(WxH\) but image .*z\.png is 16x12"
+    ):
+        dataset[0]
+
+
+def test_label_values_out_of_range_are_named(folder_tree: Path) -> None:
+    label = stripes()
+    label[3, 3], label[4, 4] = 7, 200
+    write_label(folder_tree / "labels" / "z.png", label)
+    with pytest.raises(DataError, match=r"z\.png holds values \[7, 200\] outside \[0, 3\)"):
+        build_dataset(folder_cfg(folder_tree), "val")[0]
+
+
+def test_rgb_label_is_refused(folder_tree: Path) -> None:
+    Image.fromarray(np.zeros((12, 16, 3), np.uint8)).save(folder_tree / "labels" / "z.png")
+    with pytest.raises(DataError, match=r"z\.png has image mode RGB; expected one channel"):
+        build_dataset(folder_cfg(folder_tree), "val")[0]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupt_image_names_file(folder_tree: Path, damage: str) -> None:
+    path = folder_tree / "images" / "y.jpg"
+    data = path.read_bytes()
+    path.write_bytes(b"not an image at all" if damage == "garbage" else data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"image .*y\.jpg cannot be decoded"):
+        build_dataset(folder_cfg(folder_tree), "train")[1]
+
+
+def test_missing_class_list(folder_tree: Path) -> None:
+    (folder_tree / "classes.txt").unlink()
+    with pytest.raises(DataError, match=r"class-name list .*classes\.txt not found: a folder"):
+        build_dataset(folder_cfg(folder_tree), "train")
+
+
+def test_empty_class_list(folder_tree: Path) -> None:
+    (folder_tree / "classes.txt").write_text("\n")
+    with pytest.raises(DataError, match=r"class-name list .*classes\.txt is empty"):
+        build_dataset(folder_cfg(folder_tree), "train")
