@@ -1,0 +1,135 @@
+"""Table 1: methods x {inference time, mIoU, delta vs a baseline}, per model group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from rmi_cli.report import notes
+from rmi_cli.report.frames import (
+    resolve_split,
+    scores_frame,
+    select_split,
+    varying_params,
+    with_runs,
+)
+from rmi_cli.report.paper import with_reference
+from rmi_cli.report.stats import add_delta, best_cells, order_rows, over_seeds
+from rmi_cli.report.table import Column, ReportTable
+
+Records = Sequence[Mapping[str, Any]]
+METHOD_VALUES = ["miou", "total_ms", "crf_ms", "inference_ms", "eval_memory_mb"]
+GROUP = Column("group", "Group", "label")
+METHOD = Column("label", "Method", "label")
+SEEDS = Column("n", "n", "number", decimals=0)
+MIOU = Column("miou", "mIoU (%)", better="max")
+# times and memory print without their (tiny) spread across seeds; CSV/JSON keep it
+TIME = Column("total_ms", "Inf. time (ms)", decimals=1, better="min", show_std=False)
+CRF_TIME = Column("crf_ms", "+CRF (ms)", decimals=1, show_std=False, applies="is_crf")
+MEMORY = Column("eval_memory_mb", "Peak eval mem. (MB)", decimals=0, better="min", show_std=False)
+
+
+def prepared(
+    records: Records, runs: Records, split: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(every row incl. placeholders for `runs` without results, the rows on the chosen split
+    plus those placeholders, that split)."""
+    everything = scores_frame(with_runs(records, runs))
+    chosen = resolve_split(everything, split)
+    return everything, select_split(everything, chosen), chosen
+
+
+def short_keys(keys: Sequence[str]) -> dict[str, str]:
+    """Dotted keys by their last part ("loss.pool" -> "pool") unless that is ambiguous."""
+    shorts = [key.rsplit(".", 1)[-1] for key in keys]
+    unique = len(set(shorts)) == len(shorts)
+    return dict(zip(keys, shorts if unique else keys, strict=True))
+
+
+def add_setting(frame: pd.DataFrame, keys: Sequence[str]) -> Column | None:
+    """A "Setting" column naming the grid values that tell apart rows of one method."""
+    if not keys:
+        return None
+    names = short_keys(keys)
+    frame["setting"] = [
+        ", ".join(f"{names[k]}={p[k]}" for k in keys if k in p) for p in frame["params"]
+    ]
+    return Column("setting", "Setting", "label")
+
+
+def experiment_name(scores: pd.DataFrame) -> str:
+    names = list(dict.fromkeys(str(e) for e in scores["experiment"].dropna()))
+    return ", ".join(names) or "results"
+
+
+def method_rows(
+    scores: pd.DataFrame, everything: pd.DataFrame, values: Sequence[str]
+) -> tuple[pd.DataFrame, Column | None]:
+    """Our rows (one per group, method, post-processing and setting; mean over seeds) in the
+    paper's order, and the "Setting" column when a method has several settings."""
+    frame = order_rows(over_seeds(scores, values, everything))
+    frame["source"] = "ours"
+    frame["crf_best"] = False
+    setting = add_setting(frame, varying_params(scores, ("group", "method", "postprocess")))
+    return frame, setting
+
+
+def leading_columns(setting: Column | None) -> list[Column]:
+    return [GROUP, METHOD, *([setting] if setting else []), SEEDS]
+
+
+def delta_columns(baseline: str, has_delta: bool) -> list[Column]:
+    return [Column("delta", f"Δ vs {baseline}", "number", signed=True)] if has_delta else []
+
+
+def methods_table(
+    records: Records,
+    *,
+    runs: Records = (),
+    split: str | None = None,
+    baseline: str = "CE",
+    reference: bool = False,
+    memory: bool = False,
+    title: str | None = None,
+) -> ReportTable:
+    """Table 1: per group, one row per method (CRF rows included) with inference time per
+    image (median; network + CRF for CRF rows, the CRF's share in "+CRF"), mIoU and its
+    difference from `baseline`; `memory` adds peak evaluation memory. `runs` (the
+    experiment's runs) lets the notes name runs with no result yet."""
+    everything, scores, chosen = prepared(records, runs, split)
+    frame, setting = method_rows(scores, everything, METHOD_VALUES)
+    extra: list[str] = []
+    if reference:
+        frame, extra = with_reference(frame, scores, kinds={"methods", "per-class"}, split=chosen)
+    has_delta = add_delta(frame, value="miou", baseline=baseline)
+    frame["is_crf"] = frame["postprocess"] != "none"
+    crf = bool(frame["is_crf"].any())
+    columns = [
+        *leading_columns(setting),
+        TIME,
+        *([CRF_TIME] if crf else []),
+        MIOU,
+        *delta_columns(baseline, has_delta),
+        *([MEMORY] if memory else []),
+    ]
+    table_notes = [
+        notes.SEEDS,
+        *notes.timing_notes(scores, crf=crf),
+        *([notes.memory_note(scores)] if memory else []),
+        notes.delta_note(baseline, has_delta),
+        notes.best_note(),
+        *notes.missing_notes(frame, scores),
+        *extra,
+    ]
+    return ReportTable(
+        kind="methods",
+        title=title or f"{experiment_name(scores)}: methods on {chosen or 'no split yet'}",
+        columns=tuple(columns),
+        frame=frame,
+        best=best_cells(frame, columns, "group"),
+        notes=tuple(table_notes),
+        section="group",
+        meta={"split": chosen, "baseline": baseline},
+    )

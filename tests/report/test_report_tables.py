@@ -1,0 +1,220 @@
+"""Table values: means, stds, deltas, best cells, CRF rows, missing runs, protocol notes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from report_rows import PROTOCOL, make_row, run_rows_of
+
+from rmi_cli.errors import UserError
+from rmi_cli.report import build_table
+from rmi_cli.report.ablation import ablation_table
+from rmi_cli.report.methods import methods_table
+from rmi_cli.report.per_class import per_class_table
+from rmi_cli.report.table import format_cell
+
+
+def row_of(table, group, label):
+    frame = table.frame
+    hits = frame.index[(frame["group"] == group) & (frame["label"] == label)]
+    assert len(hits) == 1, f"{group} {label}: {list(frame['label'])}"
+    return int(hits[0])
+
+
+def cell(table, group, label, key):
+    return format_cell(table, row_of(table, group, label), table.column(key))
+
+
+def test_methods_table_rows_are_in_the_papers_order(voc_rows):
+    table = methods_table(voc_rows)
+    v3 = table.frame[table.frame["group"] == "DeepLabv3"]["label"].tolist()
+    assert v3 == ["CE", "BCE", "CE & CRF-1", "CE & CRF-5", "CE & CRF-10", "RMI"]
+    v3p = table.frame[table.frame["group"] == "DeepLabv3+"]["label"].tolist()
+    assert v3p == ["CE", "CE & CRF-1", "CE & CRF-5", "Affinity", "RMI"]
+
+
+def test_methods_table_means_stds_and_deltas(voc_rows):
+    table = methods_table(voc_rows)
+    assert cell(table, "DeepLabv3", "CE", "miou") == "77.10 ± 0.14"
+    assert cell(table, "DeepLabv3", "RMI", "miou") == "78.70 ± 0.14"
+    assert cell(table, "DeepLabv3", "RMI", "delta") == "+1.60"
+    assert cell(table, "DeepLabv3", "BCE", "delta") == "-0.10"
+    assert cell(table, "DeepLabv3", "CE", "delta") == "+0.00"
+    assert cell(table, "DeepLabv3+", "RMI", "delta") == "+1.50"  # vs v3+ CE, not v3 CE
+    assert cell(table, "DeepLabv3+", "RMI", "n") == "2"
+    assert table.frame.at[row_of(table, "DeepLabv3", "RMI"), "delta"] == pytest.approx(1.6)
+
+
+def test_crf_rows_show_total_time_and_the_crfs_share(voc_rows):
+    table = methods_table(voc_rows)
+    assert cell(table, "DeepLabv3", "CE & CRF-5", "total_ms") == "500.0"
+    assert cell(table, "DeepLabv3", "CE & CRF-5", "crf_ms") == "400.0"
+    assert cell(table, "DeepLabv3", "CE", "total_ms") == "100.0"
+    assert cell(table, "DeepLabv3", "CE", "crf_ms") == ""  # not applicable, not missing
+    assert any("network + dense CRF" in note for note in table.notes)
+
+
+def test_best_cells_per_group_ignore_ties_of_all_equal_values(voc_rows):
+    table = methods_table(voc_rows, memory=True)
+    assert (row_of(table, "DeepLabv3", "RMI"), "miou") in table.best
+    assert (row_of(table, "DeepLabv3+", "RMI"), "miou") in table.best
+    assert (row_of(table, "DeepLabv3", "CE & CRF-5"), "miou") not in table.best
+    # every row ran at 2048 MB: nothing stands out, nothing is bold
+    assert not [key for _, key in table.best if key == "eval_memory_mb"]
+    fastest = {r for r, key in table.best if key == "total_ms"}
+    assert {table.frame.at[r, "label"] for r in fastest} == {"CE", "BCE", "RMI"}
+
+
+def test_missing_runs_print_a_dash_and_a_note_saying_why(voc_rows):
+    table = methods_table(voc_rows)
+    assert cell(table, "DeepLabv3+", "Affinity", "miou") == "—"
+    assert cell(table, "DeepLabv3+", "Affinity", "n") == "0"
+    assert "DeepLabv3+ Affinity: no result yet (v3p-affinity-seed0: queued)." in table.notes
+    assert "DeepLabv3+ RMI: n = 2 of 3 (v3p-rmi-seed2: failed)." in table.notes
+
+
+def test_protocol_is_stated_next_to_the_times(voc_rows):
+    table = methods_table(voc_rows, memory=True)
+    timing = next(n for n in table.notes if n.startswith("Inf. time"))
+    for fact in ("1449 images", "10 warm-up", "batch size 1", "variable (max 500x500)", "bf16"):
+        assert fact in timing
+    assert "NVIDIA H100 80GB HBM3" in timing and "median" in timing
+    assert PROTOCOL["protocol"] in timing
+    assert any(n.startswith("Peak eval memory (MB)") for n in table.notes)
+
+
+def test_disagreeing_protocols_are_called_out(voc_rows):
+    odd = make_row("DeepLabv3", "RMI", 5, 0.79, protocol=PROTOCOL | {"precision": "fp32"})
+    table = methods_table([*voc_rows, odd])
+    note = next(n for n in table.notes if "different protocols" in n)
+    assert "fp32" in note and "bf16" in note and "v3-rmi-seed5" in note
+
+
+def test_params_that_vary_within_a_method_get_a_setting_column():
+    rows = [
+        make_row("DeepLabv3", "CE", 0, 0.70, params={}),
+        make_row("DeepLabv3", "RMI", 0, 0.72, params={"loss.radius": 3}),
+        make_row("DeepLabv3", "RMI", 1, 0.73, params={"loss.radius": 5}),
+    ]
+    rows[2]["run"] = "v3-rmi-r5-seed1"
+    table = methods_table(rows)
+    assert [c.header for c in table.columns][:3] == ["Group", "Method", "Setting"]
+    assert list(table.frame["setting"]) == ["", "radius=3", "radius=5"]
+    assert list(table.frame["delta"]) == pytest.approx([0.0, 2.0, 3.0])
+
+
+def test_no_baseline_drops_the_delta_column_with_a_note(voc_rows):
+    table = methods_table(voc_rows, baseline="Dice")
+    assert "delta" not in [c.key for c in table.columns]
+    assert any("No Dice row" in n for n in table.notes)
+
+
+def test_per_class_table_keeps_the_best_crf_and_class_means(voc_rows):
+    table = per_class_table(voc_rows)
+    labels = table.frame[table.frame["group"] == "DeepLabv3"]["label"].tolist()
+    assert labels == ["CE", "BCE", "CE & CRF-5 (best of 1/5/10)", "RMI"]
+    assert cell(table, "DeepLabv3+", "CE & CRF-1 (best of 1/5)", "miou") == "79.00 ± 0.14"
+    # seed 1 had zero union for sofa: its mean is seed 0's alone, n = 1 in the raw frame
+    ce = row_of(table, "DeepLabv3", "CE")
+    assert table.frame.at[ce, "iou.sofa"] == pytest.approx(77.0)
+    assert table.frame.at[ce, "iou.sofa_n"] == 1
+    assert cell(table, "DeepLabv3", "CE", "iou.bird") == "77.10"  # no ± by default
+    assert (row_of(table, "DeepLabv3", "RMI"), "iou.bird") in table.best
+
+
+def test_per_class_table_can_show_every_crf_step_and_class_std(voc_rows):
+    table = per_class_table(voc_rows, best_crf=False, class_std=True)
+    v3 = table.frame[table.frame["group"] == "DeepLabv3"]["label"].tolist()
+    assert v3 == ["CE", "BCE", "CE & CRF-1", "CE & CRF-5", "CE & CRF-10", "RMI"]
+    assert cell(table, "DeepLabv3", "RMI", "iou.cat") == "78.70 ± 0.14"
+
+
+def test_a_class_absent_in_every_seed_is_a_dash_with_its_reason(camvid_rows):
+    table = per_class_table(camvid_rows)
+    assert cell(table, "DeepLabv3", "RMI", "iou.fence") == "—"
+    assert any("zero union" in n and "(fence)" in n for n in table.notes)
+    assert [c.header for c in table.columns][3:6] == ["sky", "building", "pole"]
+
+
+def test_ablation_grid_is_detected_with_cells_mean_std_and_n(ablation_rows):
+    table = ablation_table(ablation_rows)
+    assert table.meta["rows"] == "loss.pool" and table.meta["cols"] == "loss.pool_size"
+    assert list(table.frame["label"]) == ["nearest", "max", "avg"]
+    assert [c.header for c in table.columns] == ["pool", "pool_size=2", "pool_size=4"]
+    avg, mx = 2, 1
+    assert format_cell(table, avg, table.column("loss.pool_size=2")) == "79.30 ± 0.14"
+    assert format_cell(table, mx, table.column("loss.pool_size=2")) == "78.50 (n=1)"
+    assert table.best == {(avg, "loss.pool_size=2"), (avg, "loss.pool_size=4")}
+    assert any("n = 1 of 2 (rmi-pool=max-pool_size=2-seed1: failed)" in n for n in table.notes)
+
+
+def test_ablation_axes_can_be_swapped_and_are_checked(ablation_rows):
+    table = ablation_table(ablation_rows, rows="loss.pool_size", cols="loss.pool")
+    assert list(table.frame["label"]) == ["2", "4"]
+    assert [c.header for c in table.columns][1:] == ["pool=nearest", "pool=max", "pool=avg"]
+    with pytest.raises(UserError, match=r"'loss\.radius' is not a grid key of this experiment"):
+        ablation_table(ablation_rows, rows="loss.radius")
+
+
+def test_ablation_needs_axes_when_three_keys_vary(ablation_rows):
+    for i, row in enumerate(ablation_rows):
+        row["params"] = row["params"] | {"loss.radius": 3 + i % 2}
+    with pytest.raises(UserError, match="name the rows and columns keys"):
+        ablation_table(ablation_rows)
+    table = ablation_table(ablation_rows, rows="loss.pool", cols="loss.pool_size")
+    assert "Setting" in [c.header for c in table.columns]
+
+
+def test_one_dimensional_ablation(ablation_rows):
+    rows = [r for r in ablation_rows if r["params"]["loss.pool"] == "avg"]
+    for row in rows:
+        row["params"] = {"loss.pool_size": row["params"]["loss.pool_size"]}
+    table = ablation_table(rows)
+    assert [c.header for c in table.columns] == ["pool_size", "mIoU (%)"]
+    assert list(table.frame["label"]) == ["2", "4"]
+    assert table.frame["miou"].tolist() == pytest.approx([79.3, 78.8])
+    assert table.best == {(0, "miou")}
+
+
+def test_ablation_without_a_grid_says_to_use_methods():
+    rows = [make_row("DeepLabv3", "CE", 0, 0.7)]
+    with pytest.raises(UserError, match="no grid key varies"):
+        ablation_table(rows)
+
+
+def test_build_table_dispatches_and_names_known_kinds(voc_rows):
+    assert build_table("methods", voc_rows, baseline="CE").kind == "methods"
+    assert build_table("per-class", voc_rows).kind == "per-class"
+    with pytest.raises(UserError, match="unknown table kind 'grid'; known: methods, per-class"):
+        build_table("grid", voc_rows)
+
+
+def test_table_of_runs_that_are_all_pending_is_all_dashes():
+    rows = [make_row("DeepLabv3", "CE", 0, None, status="queued")]
+    table = methods_table(rows)
+    assert cell(table, "DeepLabv3", "CE", "miou") == "—"
+    assert math.isnan(table.frame.at[0, "total_ms"])
+    assert "no split yet" in table.title
+
+
+def test_runs_without_rows_come_from_the_run_list(voc_rows):
+    """As the database gives them: no rows for unevaluated runs; `run_rows` lists every run."""
+    runs = run_rows_of(voc_rows)
+    runs += [
+        {"name": "v3p-ce-seed2+crf", "kind": "crf", "method": "CE", "group": "DeepLabv3+",
+         "status": "queued"},
+        {"name": "v3-bce-seed0+crf", "kind": "crf", "method": "BCE", "group": "DeepLabv3",
+         "status": "running"},
+    ]  # fmt: skip
+    rows = [r for r in voc_rows if r["miou"] is not None]
+    table = methods_table(rows, runs=runs)
+    assert "DeepLabv3+ RMI: n = 2 of 3 (v3p-rmi-seed2: failed)." in table.notes
+    assert "DeepLabv3+ Affinity: no result yet (v3p-affinity-seed0: queued)." in table.notes
+    assert cell(table, "DeepLabv3+", "Affinity", "miou") == "—"
+    assert "DeepLabv3+ CE & CRF-5: n = 2 of 3 (v3p-ce-seed2+crf: queued)." in table.notes
+    assert "DeepLabv3 BCE & CRF: no result yet (v3-bce-seed0+crf: running)." in table.notes
+    # the CE runs and their CRF jobs are separate runs: neither counts as missing for the other
+    assert cell(table, "DeepLabv3", "CE", "n") == "2"
+    assert not [n for n in table.notes if n.startswith("DeepLabv3 CE")]
+    assert len(table.frame) == 11  # no extra rows for runs without results
