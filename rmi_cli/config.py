@@ -185,7 +185,7 @@ class TrainConfig(Strict):
     """SGD with linear warm-up then poly decay (recipe section 4)."""
 
     iterations: int = Field(ge=1, description="max_iter")
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(16, ge=2, description="BatchNorm needs 2 or more")
     lr: float = Field(0.007, gt=0.0)
     warmup_iters: int = Field(0, ge=0, description="slow_iters: linear ramp from warmup_lr to lr")
     warmup_lr: float = Field(1e-4, ge=0.0)

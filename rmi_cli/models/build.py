@@ -1,0 +1,35 @@
+"""`build_model`: a run's `ModelConfig` -> a DeepLab model with its pretrained backbone."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from rmi_cli.config import ModelConfig
+from rmi_cli.errors import ConfigError
+from rmi_cli.models.backbones import BACKBONES
+from rmi_cli.models.deeplab import MODELS, SegmentationModel
+from rmi_cli.models.pretrained import load_pretrained
+
+T = TypeVar("T")
+
+
+def build_model(cfg: ModelConfig, *, num_classes: int) -> SegmentationModel:
+    """The model `cfg` describes, with `cfg.pretrained` loaded into its backbone.
+
+    Raises `ConfigError` for unknown names and `CheckpointError` for weights that cannot be read
+    or do not fit. Heads are always randomly initialised (the recipe pretrains the backbone only).
+    """
+    if num_classes < 1:
+        raise ConfigError(f"a model needs at least one class; got num_classes={num_classes}")
+    build_backbone = _lookup(BACKBONES, cfg.backbone, "model.backbone")
+    build_head = _lookup(MODELS, cfg.name, "model.name")
+    backbone = build_backbone(deep_stem=cfg.deep_stem, output_stride=cfg.output_stride)
+    if cfg.pretrained is not None:
+        load_pretrained(backbone, cfg.pretrained)
+    return build_head(backbone, num_classes=num_classes, dropout=cfg.dropout)
+
+
+def _lookup(registry: dict[str, T], name: str, field: str) -> T:
+    if name not in registry:
+        raise ConfigError(f"{field}: unknown {name!r}; known: {', '.join(registry)}")
+    return registry[name]
