@@ -38,7 +38,13 @@ class DeviceCache:
         cls, dataset: SegmentationDataset, device: torch.device, *, workers: int
     ) -> DeviceCache:
         """Decode the whole split (in `workers` processes) and copy it to `device`."""
-        loader = DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_keep)
+        loader = DataLoader(
+            dataset,
+            batch_size=None,
+            num_workers=workers,
+            collate_fn=_keep,
+            generator=torch.Generator(),  # leave the global generator alone (exact resume)
+        )
         images, labels = [], []
         for sample in loader:
             images.append(sample.image.to(device))

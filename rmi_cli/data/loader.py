@@ -107,6 +107,9 @@ def _worker_stream(
         persistent_workers=workers > 0,
         prefetch_factor=PREFETCH_BATCHES if workers > 0 else None,
         pin_memory=device.type == "cuda",
+        # A private generator: otherwise starting the workers draws their base seed from the
+        # global torch generator, and a resumed run's RNG stream would depend on the loader.
+        generator=torch.Generator(),
     )
     for images, labels in loader:
         images = images.to(device, non_blocking=True)
@@ -120,7 +123,13 @@ def iter_eval(
     """Every image of the split, whole and in order, decoded ahead by `cfg.workers` workers."""
     device = torch.device(device)
     mean, std = cfg.mean or dataset.info.mean, cfg.std or dataset.info.std
-    loader = DataLoader(dataset, batch_size=None, num_workers=cfg.workers, collate_fn=_keep)
+    loader = DataLoader(
+        dataset,
+        batch_size=None,
+        num_workers=cfg.workers,
+        collate_fn=_keep,
+        generator=torch.Generator(),
+    )
     for sample in loader:
         image = normalize(sample.image.to(device)[None], mean, std)
         label = sample.label.to(device).long()

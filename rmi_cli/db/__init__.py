@@ -1,0 +1,95 @@
+"""The result database: SQLAlchemy 2 models, Alembic migrations run from code, the job queue,
+result storage and the rows reports read. Imports no torch; nothing happens at import time.
+
+    from rmi_cli.db import open_database, claim, store_evaluation, evaluation_rows
+
+    with open_database("rmi.db") as db:
+        job = claim(db, worker="host:1234")
+"""
+
+from rmi_cli.db.database import Database
+from rmi_cli.db.migrate import (
+    VERSION_TABLE,
+    UpgradeReport,
+    create_at_head,
+    current_revision,
+    head_revision,
+    revisions,
+    schema_diff,
+    upgrade,
+)
+from rmi_cli.db.queue import (
+    DEFAULT_LEASE_S,
+    Enqueued,
+    EnqueueReport,
+    Job,
+    JobSpec,
+    claim,
+    complete,
+    enqueue,
+    enqueue_experiment,
+    fail,
+    get_job,
+    heartbeat,
+    release,
+    stale_jobs,
+    status_counts,
+)
+from rmi_cli.db.results import (
+    crf_postprocess,
+    store_crf,
+    store_evaluation,
+    store_metrics,
+    store_train_result,
+)
+from rmi_cli.db.rows import (
+    evaluation_rows,
+    experiment_names,
+    metrics_rows,
+    run_rows,
+    throughput_rows,
+)
+from rmi_cli.db.schema import JobKind, JobStatus
+from rmi_cli.db.session import ENV_VAR, open_database, resolve_target
+
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "ENV_VAR",
+    "VERSION_TABLE",
+    "Database",
+    "EnqueueReport",
+    "Enqueued",
+    "Job",
+    "JobKind",
+    "JobSpec",
+    "JobStatus",
+    "UpgradeReport",
+    "claim",
+    "complete",
+    "create_at_head",
+    "crf_postprocess",
+    "current_revision",
+    "enqueue",
+    "enqueue_experiment",
+    "evaluation_rows",
+    "experiment_names",
+    "fail",
+    "get_job",
+    "head_revision",
+    "heartbeat",
+    "metrics_rows",
+    "open_database",
+    "release",
+    "resolve_target",
+    "revisions",
+    "run_rows",
+    "schema_diff",
+    "stale_jobs",
+    "status_counts",
+    "store_crf",
+    "store_evaluation",
+    "store_metrics",
+    "store_train_result",
+    "throughput_rows",
+    "upgrade",
+]

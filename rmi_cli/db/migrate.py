@@ -1,0 +1,226 @@
+"""Alembic, driven from code: schema check at start-up, creation at head, `rmi db upgrade`.
+
+The migration scripts live in the repository's top-level `migrations/` folder, found relative to
+this file (never the current folder). The version table is `rmi_schema_version`, so the database
+can sit beside another tool's `alembic_version`. SQLite migrations run in batch mode (copy the
+table, move it back) because SQLite's ALTER TABLE cannot change or drop most things.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, func, inspect, select
+
+from rmi_cli.db.database import Database
+from rmi_cli.db.schema import TABLE_NAMES, Base
+from rmi_cli.errors import DatabaseError, SchemaOutOfDate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+VERSION_TABLE = "rmi_schema_version"
+# Key of the PostgreSQL advisory lock that serialises concurrent creations and upgrades.
+_PG_MIGRATION_LOCK = 0x524D49  # "RMI"
+
+
+@dataclass(frozen=True)
+class UpgradeReport:
+    """What `upgrade` did: nothing when `from_rev == to_rev`."""
+
+    from_rev: str | None  # None: the database was empty
+    to_rev: str
+    backup_path: Path | None  # the SQLite copy taken before migrating, if any
+
+    @property
+    def changed(self) -> bool:
+        return self.from_rev != self.to_rev
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for `migrations/`; env.py migrates `connection` when given."""
+    folder = MIGRATIONS_DIR
+    if not (folder / "env.py").is_file():
+        raise RuntimeError(
+            f"the migration scripts are missing from {folder}: rmi must run from its source tree "
+            f"(pip install -e .); reinstall it that way"
+        )
+    config = Config()
+    # ConfigParser interpolates `%`, which may appear in a folder name.
+    config.set_main_option("script_location", str(folder).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migration scripts in {MIGRATIONS_DIR / 'versions'}")
+    return head
+
+
+def revisions() -> list[str]:
+    """Every revision this code knows, oldest first."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return [script.revision for script in reversed(list(scripts.walk_revisions()))]
+
+
+def current_revision(db: Database) -> str | None:
+    """The revision the database is at; None when it has no rmi schema yet."""
+    with db.engine.connect() as conn:
+        return _read_revision(conn)
+
+
+def ensure_schema(db: Database, *, create: bool) -> None:
+    """Accept a database at head, create an empty one at head, refuse anything else."""
+    with db.engine.connect() as conn:
+        current = _read_revision(conn)
+        ours = _rmi_tables(conn)
+    head = head_revision()
+    if current == head:
+        return
+    _refuse_unusable(db, current, ours)
+    if current is None:
+        if not create:
+            raise DatabaseError(
+                f"{db.url}: no rmi tables in this database; check --db or RMI_DB "
+                f"(commands that queue runs create them)"
+            )
+        migrate_to(db, "head")
+        return
+    raise SchemaOutOfDate(
+        f"{db.url}: the database schema is at revision {current}, this version of rmi needs "
+        f"{head}; run `rmi db upgrade`"
+    )
+
+
+def create_at_head(db: Database) -> None:
+    """Create every table of an empty database by running all migrations."""
+    migrate_to(db, "head")
+
+
+def upgrade(db: Database, *, backup: bool = True) -> UpgradeReport:
+    """Migrate to head, copying an SQLite file first (`<file>.bak-<from>-<UTC time>`)."""
+    head = head_revision()
+    with _migration_connection(db) as conn:
+        # Read again under the migration lock: another process may have upgraded meanwhile.
+        current = _read_revision(conn)
+        if current == head:
+            return UpgradeReport(current, head, None)
+        _refuse_unusable(db, current, _rmi_tables(conn))
+        copy = None
+        if backup and db.path is not None and current is not None:
+            copy = backup_sqlite(db.path, current)
+        command.upgrade(alembic_config(conn), "head")
+    return UpgradeReport(current, head, copy)
+
+
+def migrate_to(db: Database, revision: str = "head") -> None:
+    """Run the migrations up to `revision`, no checks, no backup (creation and tests)."""
+    with _migration_connection(db) as conn:
+        command.upgrade(alembic_config(conn), revision)
+
+
+def backup_sqlite(path: Path, revision: str) -> Path:
+    """A consistent copy of an SQLite file (the backup API also copies what is still in the
+    WAL, which a plain file copy would miss), written under a temporary name, then renamed."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.bak-{revision}-{stamp}")
+    partial = target.with_name(f"{target.name}.partial")
+    source = sqlite3.connect(path)
+    try:
+        destination = sqlite3.connect(partial)
+        try:
+            source.backup(destination)
+        finally:
+            destination.close()
+    finally:
+        source.close()
+    partial.replace(target)
+    return target
+
+
+def schema_diff(db: Database) -> list[Any]:
+    """Alembic's autogenerate differences between the models and the database (empty: same)."""
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+
+def new_revision(db: Database, message: str, *, autogenerate: bool = True) -> Path:
+    """Write `migrations/versions/NNNN_<message>.py` (for maintainers changing the schema);
+    `db` must be at head so that autogenerate compares the models with the current schema."""
+    rev_id = f"{len(revisions()) + 1:04d}"
+    with db.engine.connect() as conn:
+        script = command.revision(
+            alembic_config(conn), message=message, autogenerate=autogenerate, rev_id=rev_id
+        )
+    if script is None or isinstance(script, list):
+        raise RuntimeError(f"alembic wrote no single revision for {message!r}")
+    return Path(script.path)
+
+
+def _read_revision(conn: Connection) -> str | None:
+    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def _rmi_tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names()) & set(TABLE_NAMES)
+
+
+def _refuse_unusable(db: Database, current: str | None, ours: set[str]) -> None:
+    if current is None and ours:
+        raise DatabaseError(
+            f"{db.url}: has rmi tables ({', '.join(sorted(ours))}) but no {VERSION_TABLE} table, "
+            f"so it was not created by rmi; use a new database"
+        )
+    if current is not None and current not in revisions():
+        raise DatabaseError(
+            f"{db.url}: the database schema is at revision {current}, which this version of rmi "
+            f"does not know (its newest is {head_revision()}): a newer rmi wrote it; upgrade rmi "
+            f"(pip install -U rmi-cli) or use another database"
+        )
+
+
+@contextmanager
+def _migration_connection(db: Database) -> Iterator[Connection]:
+    """One write transaction for a whole migration, holding the writers' lock throughout."""
+    with db.write_engine.connect() as conn:
+        if db.is_sqlite:
+            # Batch mode drops and recreates tables; with foreign keys on, dropping a parent
+            # table would cascade-delete its children's rows. The pragma is a no-op inside a
+            # transaction, so it is set on the raw connection before BEGIN.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(select(func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK)))
+                yield conn
+                if db.is_sqlite:
+                    _check_foreign_keys(db, conn)
+        finally:
+            if db.is_sqlite and not conn.invalidated:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys(db: Database, conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise DatabaseError(
+            f"{db.url}: the migration would leave {len(broken)} rows with dangling foreign keys "
+            f"in {', '.join(tables)}; nothing was changed; please report this as a bug"
+        )

@@ -1,0 +1,265 @@
+"""The read side for reports and `rmi status`: plain dicts, one per row (no pandas here).
+
+The report layer turns these into DataFrames. Keys are stable and documented on each function;
+fractions stay fractions (IoU 0.734, not 73.4), times are milliseconds, memory megabytes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from rmi_cli.db.database import Database
+from rmi_cli.db.results import NO_POSTPROCESS
+from rmi_cli.db.schema import (
+    Environment,
+    Evaluation,
+    Experiment,
+    JobStatus,
+    Membership,
+    MetricPoint,
+    Run,
+    TrainSummary,
+    utcnow,
+)
+from rmi_cli.errors import DatabaseError
+
+
+def experiment_names(db: Database) -> list[str]:
+    with db.session() as session:
+        return list(session.scalars(select(Experiment.name).order_by(Experiment.name)))
+
+
+def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) -> list[dict]:
+    """One dict per (run of the experiment x split x post-processing), in the experiment's run
+    order, plain evaluation first, then CRF by iterations. Keys: experiment, run, run_id,
+    config_hash, seed, method, group, model, backbone, loss, params, split, postprocess, miou,
+    pixel_accuracy, mean_accuracy, num_images, class_iou ({class name: IoU or None}, in class
+    order), inference_median_ms, inference_p90_ms, crf_median_ms, total_median_ms,
+    peak_train_memory_mb, peak_eval_memory_mb, protocol (the InferenceTiming fields or None),
+    device, torch, status. For a CRF job, model/backbone/loss/seed/peak training memory are those
+    of the run it post-processes."""
+    with db.session() as session:
+        experiment_id = _experiment_id(session, db, experiment)
+        members = session.execute(
+            select(Membership, Run)
+            .join(Membership.run)
+            .where(Membership.experiment_id == experiment_id)
+            .order_by(Membership.position, Membership.name)
+            .options(selectinload(Run.depends_on))
+        ).all()
+        sources = {run.id: run.depends_on or run for _, run in members}
+        evaluations = _evaluations(session, sources, split)
+        summaries = _by_id(session, TrainSummary, TrainSummary.run_id, _ids(sources.values()))
+        environment_ids = {e.environment_id for rows in evaluations.values() for e in rows}
+        environments = _by_id(session, Environment, Environment.id, environment_ids)
+        rows = []
+        for member, run in members:
+            source = sources[run.id]
+            summary = summaries.get(source.id)
+            for evaluation in evaluations[run.id]:
+                environment = environments[evaluation.environment_id]
+                rows.append(
+                    _membership_fields(experiment, member, run, source)
+                    | _evaluation_fields(evaluation)
+                    | {
+                        "peak_train_memory_mb": summary.peak_train_memory_mb if summary else None,
+                        "device": environment.device,
+                        "torch": environment.torch,
+                    }
+                )
+        return rows
+
+
+def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
+    """One dict per run of the experiment (all experiments, then runs in none, when None).
+
+    Keys: experiment, name, run_id, config_hash, kind, method, group, status, priority,
+    attempts, max_attempts, worker, heartbeat_at, heartbeat_age_s, stale, error, depends_on,
+    created_at, started_at, finished_at. `stale`: running with an expired lease.
+    """
+    now = utcnow()
+    with db.session() as session:
+        stmt = (
+            select(Membership, Experiment.name, Run)
+            .join(Membership.experiment)
+            .join(Membership.run)
+            .order_by(Experiment.name, Membership.position, Membership.name)
+        )
+        if experiment is not None:
+            stmt = stmt.where(Membership.experiment_id == _experiment_id(session, db, experiment))
+        rows = [
+            {"experiment": name, "name": member.name}
+            | _run_fields(run, now)
+            | {"method": member.method, "group": member.group_label}
+            for member, name, run in session.execute(stmt.options(selectinload(Run.depends_on)))
+        ]
+        if experiment is None:
+            alone = select(Run).where(~Run.members.any()).order_by(Run.id)
+            rows += [
+                {"experiment": None, "name": run.config_hash}
+                | _run_fields(run, now)
+                | {"method": "", "group": ""}
+                for run in session.scalars(alone.options(selectinload(Run.depends_on)))
+            ]
+        return rows
+
+
+def metrics_rows(db: Database, run_id: int) -> list[dict]:
+    """The run's training reports by iteration. Keys: iteration, loss, lr, images_per_s,
+    elapsed_s, rmi_fallbacks, extra (dict of extra scalars)."""
+    with db.session() as session:
+        points = session.scalars(
+            select(MetricPoint).where(MetricPoint.run_id == run_id).order_by(MetricPoint.iteration)
+        )
+        return [
+            {
+                "iteration": point.iteration,
+                "loss": point.loss,
+                "lr": point.lr,
+                "images_per_s": point.images_per_s,
+                "elapsed_s": point.elapsed_s,
+                "rmi_fallbacks": point.rmi_fallbacks,
+                "extra": dict(point.extra_json),
+            }
+            for point in points
+        ]
+
+
+def throughput_rows(db: Database) -> list[dict]:
+    """One dict per trained run with a stored training summary, oldest first (for cost
+    estimates). Keys: run_id, config_hash, config (the run's configuration), iterations,
+    train_time_s, images_per_s, peak_train_memory_mb, device, resumed_from."""
+    with db.session() as session:
+        stmt = (
+            select(TrainSummary, Run.config_hash, Run.config_json, Environment.device)
+            .join(Run, Run.id == TrainSummary.run_id)
+            .join(Environment, Environment.id == TrainSummary.environment_id)
+            .order_by(TrainSummary.created_at, TrainSummary.run_id)
+        )
+        return [
+            {
+                "run_id": summary.run_id,
+                "config_hash": config_hash,
+                "config": config,
+                "iterations": summary.iterations,
+                "train_time_s": summary.train_time_s,
+                "images_per_s": summary.images_per_s,
+                "peak_train_memory_mb": summary.peak_train_memory_mb,
+                "device": device,
+                "resumed_from": summary.resumed_from,
+            }
+            for summary, config_hash, config, device in session.execute(stmt)
+        ]
+
+
+def _experiment_id(session: Session, db: Database, name: str) -> int:
+    found = session.scalar(select(Experiment.id).where(Experiment.name == name))
+    if found is None:
+        known = ", ".join(session.scalars(select(Experiment.name).order_by(Experiment.name)))
+        raise DatabaseError(
+            f"{db.url}: no experiment {name!r} in the database (it has: {known or 'none'}); "
+            f"queue it with `rmi ablate`"
+        )
+    return found
+
+
+def _ids(runs: Iterable[Run]) -> set[int]:
+    return {run.id for run in runs}
+
+
+def _by_id(session: Session, model: type, column: Any, ids: set[int]) -> dict[int, Any]:
+    rows = session.scalars(select(model).where(column.in_(sorted(ids)))) if ids else []
+    return {getattr(row, column.key): row for row in rows}
+
+
+def _evaluations(
+    session: Session, sources: dict[int, Run], split: str | None
+) -> dict[int, list[Evaluation]]:
+    stmt = (
+        select(Evaluation)
+        .where(Evaluation.run_id.in_(sorted(sources)))
+        .options(selectinload(Evaluation.classes))
+    )
+    if split is not None:
+        stmt = stmt.where(Evaluation.split == split)
+    grouped: dict[int, list[Evaluation]] = defaultdict(list)
+    for evaluation in session.scalars(stmt):
+        grouped[evaluation.run_id].append(evaluation)
+    for rows in grouped.values():
+        rows.sort(key=lambda e: (e.split, *_postprocess_order(e.postprocess)))
+    return grouped
+
+
+def _postprocess_order(postprocess: str) -> tuple[int, str]:
+    if postprocess == NO_POSTPROCESS:
+        return (-1, "")
+    _, _, iterations = postprocess.partition("-")
+    return (int(iterations), "") if iterations.isdigit() else (1 << 30, postprocess)
+
+
+def _membership_fields(experiment: str, member: Membership, run: Run, source: Run) -> dict:
+    config = source.config_json
+    return {
+        "experiment": experiment,
+        "run": member.name,
+        "run_id": run.id,
+        "config_hash": run.config_hash,
+        "seed": config.get("seed"),
+        "method": member.method,
+        "group": member.group_label,
+        "model": config.get("model", {}).get("name"),
+        "backbone": config.get("model", {}).get("backbone"),
+        "loss": config.get("loss", {}).get("name"),
+        "params": dict(member.params_json),
+        "status": run.status,
+    }
+
+
+def _evaluation_fields(evaluation: Evaluation) -> dict:
+    return {
+        "split": evaluation.split,
+        "postprocess": evaluation.postprocess,
+        "miou": evaluation.miou,
+        "pixel_accuracy": evaluation.pixel_accuracy,
+        "mean_accuracy": evaluation.mean_accuracy,
+        "num_images": evaluation.num_images,
+        "class_iou": {c.class_name: c.iou for c in evaluation.classes},
+        "inference_median_ms": evaluation.inference_median_ms,
+        "inference_p90_ms": evaluation.inference_p90_ms,
+        "crf_median_ms": evaluation.crf_median_ms,
+        "total_median_ms": evaluation.total_median_ms,
+        "peak_eval_memory_mb": evaluation.peak_eval_memory_mb,
+        "protocol": evaluation.timing_protocol_json,
+    }
+
+
+def _run_fields(run: Run, now: datetime) -> dict:
+    heartbeat = run.heartbeat_at
+    return {
+        "run_id": run.id,
+        "config_hash": run.config_hash,
+        "kind": run.kind,
+        "status": run.status,
+        "priority": run.priority,
+        "attempts": run.attempts,
+        "max_attempts": run.max_attempts,
+        "worker": run.worker,
+        "heartbeat_at": heartbeat,
+        "heartbeat_age_s": (now - heartbeat).total_seconds() if heartbeat else None,
+        "stale": bool(
+            run.status == JobStatus.RUNNING
+            and run.lease_expires_at is not None
+            and run.lease_expires_at < now
+        ),
+        "error": run.error,
+        "depends_on": run.depends_on.config_hash if run.depends_on else None,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+    }

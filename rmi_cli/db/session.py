@@ -1,0 +1,208 @@
+"""Open the result database: where it is, how to connect, and the checks made before any write.
+
+`open_database()` resolves the target (argument, else `$RMI_DB`, else `rmi.db` in the current
+folder), refuses what it cannot use with one `DatabaseError` line before touching anything, and
+creates a new database at the head revision. The returned `Database` hands out sessions and runs
+write transactions with SQLite's lock contention retried.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from rmi_cli.db.database import Database, sqlite_begin, sqlite_connect, where
+from rmi_cli.db.migrate import ensure_schema
+from rmi_cli.errors import DatabaseError
+
+ENV_VAR = "RMI_DB"
+DEFAULT_FILE = "rmi.db"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+__all__ = ["DEFAULT_FILE", "ENV_VAR", "Database", "open_database", "resolve_target"]
+
+
+def resolve_target(url_or_path: str | None = None) -> tuple[URL, Path | None]:
+    """The SQLAlchemy URL to connect to, and the SQLite file behind it (None for a server or an
+    in-memory database). A value with `://` is a URL, anything else a file path."""
+    target = url_or_path or os.environ.get(ENV_VAR) or DEFAULT_FILE
+    if "://" not in target:
+        path = Path(target).expanduser().absolute()
+        return URL.create("sqlite", database=str(path)), path
+    try:
+        url = make_url(target)
+    except ArgumentError:
+        raise DatabaseError(
+            f"{target}: not a database URL; give a file path or a URL such as "
+            f"sqlite:///rmi.db or postgresql+psycopg://user@host/rmi"
+        ) from None
+    url = _default_postgres_driver(url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return url, None
+    # Fix a relative path now, so that a later change of the current folder cannot move it.
+    path = Path(url.database).expanduser().absolute()
+    return url.set(database=str(path)), path
+
+
+def open_database(
+    url_or_path: str | None = None, *, create: bool = True, check_schema: bool = True
+) -> Database:
+    """Open (and when `create`, create at head) the result database, checking its schema.
+
+    Raises `SchemaOutOfDate` when the schema is older than this code (run `rmi db upgrade`) and
+    `DatabaseError` for anything else that makes it unusable; in both cases nothing was written.
+    `check_schema=False` skips the schema check and creation (what `rmi db upgrade` needs).
+
+    Example: `with open_database("results/rmi.db") as db: ...`
+    """
+    url, path = resolve_target(url_or_path)
+    existed = path is not None and path.exists()
+    if path is not None:
+        _check_sqlite_file(path, create=create)
+    db = Database(_make_engine(url), path=path)
+    try:
+        _probe(db)
+        if check_schema:
+            ensure_schema(db, create=create)
+            _use_wal(db)
+    except BaseException:
+        db.close()
+        if path is not None and not existed:
+            _remove_new_file(path)
+        raise
+    return db
+
+
+def _default_postgres_driver(url: URL) -> URL:
+    # SQLAlchemy's default PostgreSQL driver is psycopg2; the project's optional extra installs
+    # psycopg 3, so a bare postgresql:// URL uses whichever of the two is installed.
+    if url.drivername != "postgresql":
+        return url
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _check_sqlite_file(path: Path, *, create: bool) -> None:
+    """Refuse, without touching anything, a file or folder SQLite could not use."""
+    folder = path.parent
+    if path.is_dir():
+        raise DatabaseError(
+            f"{path}: is a folder, not a database file; give a file path such as {path / 'rmi.db'}"
+        )
+    if not path.exists():
+        if not create:
+            raise DatabaseError(
+                f"{path}: no database file here; check --db or {ENV_VAR} (commands that queue "
+                f"runs create it)"
+            )
+        if not folder.is_dir():
+            raise DatabaseError(
+                f"{path}: the folder {folder} does not exist; create it first or choose another "
+                f"path"
+            )
+    elif not os.access(path, os.R_OK):
+        raise DatabaseError(f"{path}: the database file is not readable; check its permissions")
+    else:
+        _check_header(path)
+        if not os.access(path, os.W_OK):
+            raise DatabaseError(
+                f"{path}: the database file is read-only; make it writable (chmod u+w {path}) "
+                f"or copy it somewhere writable and point --db at the copy"
+            )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        # WAL mode keeps two files beside the database (-wal, -shm); SQLite creates them on
+        # first use, so the folder must be writable even when the file itself is.
+        raise DatabaseError(
+            f"{path}: the folder {folder} is not writable, and SQLite needs to create "
+            f"{path.name}-wal and {path.name}-shm beside the database; make the folder writable "
+            f"or move the database"
+        )
+
+
+def _check_header(path: Path) -> None:
+    with path.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        raise DatabaseError(
+            f"{path}: not an SQLite database (the file does not start with the SQLite header); "
+            f"point --db at an rmi database or at a new file name"
+        )
+
+
+def _make_engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except (NoSuchModuleError, ModuleNotFoundError) as exc:
+            raise DatabaseError(
+                f"{where(url)}: the database driver is not installed ({exc}); for PostgreSQL "
+                f"install psycopg (pip install 'rmi-cli[postgres]')"
+            ) from None
+    memory = url.database in (None, "", ":memory:")
+    # The sqlite3 `timeout` is SQLite's busy timeout: a writer waits that long for the lock
+    # before giving up with "database is locked".
+    engine = create_engine(
+        url,
+        connect_args={"timeout": Database.BUSY_TIMEOUT_S, "check_same_thread": not memory},
+        poolclass=StaticPool if memory else None,
+    )
+    event.listen(engine, "connect", sqlite_connect)
+    event.listen(engine, "begin", sqlite_begin)
+    return engine
+
+
+def _probe(db: Database) -> None:
+    """Connect once (read only) so that a bad file, a server that is down or wrong credentials
+    fail here with one line rather than deep inside the first query."""
+    try:
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1").scalar_one()
+            if db.is_sqlite:
+                # Parsing the schema catches a damaged header or schema page; damage deeper in
+                # the file only shows when a query reaches it.
+                conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar_one()
+    except DBAPIError as exc:
+        first = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        advice = (
+            "the file is damaged; restore a backup (rmi db upgrade keeps <file>.bak-*) or use "
+            "a new file"
+            if db.is_sqlite
+            else "check the URL, that the server is running, and the credentials"
+        )
+        raise DatabaseError(f"{db.url}: cannot open the database ({first}); {advice}") from None
+
+
+def _use_wal(db: Database) -> None:
+    """Switch the file to write-ahead logging (persistent, so once per file is enough).
+
+    WAL lets readers (`rmi status`, `rmi table`) work while a worker writes. It is set only once
+    the schema checks passed, because it rewrites the file header.
+    """
+    if db.path is None:
+        return
+    raw = db.engine.raw_connection()
+    try:
+        sqlite = raw.driver_connection
+        if sqlite.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            sqlite.execute("PRAGMA journal_mode = WAL")
+    finally:
+        raw.close()
+
+
+def _remove_new_file(path: Path) -> None:
+    """Opening failed after SQLite created `path`: leave the folder as we found it.
+
+    Only an empty file is removed: a failed creation was rolled back to zero bytes, while a
+    non-empty file means another process created the database meanwhile, and it is theirs.
+    """
+    if not path.exists() or path.stat().st_size > 0:
+        return
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        leftover.unlink(missing_ok=True)
