@@ -1,10 +1,21 @@
-"""The `rmi` command: a Typer app whose commands are thin shells over library functions."""
+"""The `rmi` command: a Typer app whose commands are thin shells over library functions.
+
+Exit codes: 0 success, 1 a run failed, 2 bad usage or input (one line, no traceback),
+130 interrupted. Only `RmiError`s and usage errors become one line; anything else is a bug and
+keeps its traceback.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+
 import typer
+from typer.main import get_command
 
 from rmi_cli import __version__
+from rmi_cli.cli.console import error_line, info
+from rmi_cli.errors import RmiError
 
 app = typer.Typer(
     name="rmi",
@@ -12,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
@@ -27,9 +39,48 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """Region Mutual Information loss experiments: train, evaluate, post-process, tabulate."""
+    """Region Mutual Information loss experiments: train, evaluate, post-process, tabulate.
+
+    Start with `rmi demo`, then `rmi ablate experiments.yaml --experiment NAME --dry-run`.
+    """
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI on `argv` and return the exit code (errors become one line on stderr)."""
+    _register_commands()
+    command = get_command(app)
+    try:
+        result = command.main(
+            args=list(sys.argv[1:] if argv is None else argv),
+            prog_name="rmi",
+            standalone_mode=False,
+        )
+    except RmiError as exc:
+        error_line(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return 130
+    except Exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            info(exc.format_message())  # type: ignore[attr-defined]
+            return 2
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            # click/typer usage errors (their class moved between typer versions)
+            error_line(f"{exc.format_message()} (see `rmi --help`)")
+            return int(exc.exit_code)  # type: ignore[attr-defined]
+        if type(exc).__name__ == "Abort":
+            error_line("interrupted")
+            return 130
+        raise
+    return result if isinstance(result, int) else 0
+
+
+def _register_commands() -> None:
+    """Import the command modules (they register themselves on `app`) on first use only."""
+    from rmi_cli.cli import commands  # noqa: F401
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    sys.exit(run())

@@ -83,11 +83,8 @@ def summarize_timing(
     input_size = describe_sizes(sizes)
     name = device_name(device)
     sync = "CUDA-synchronised" if device.type == "cuda" else "wall clock"
-    mode = "bf16 autocast" if precision == "bf16" else "fp32"
-    protocol = (
-        f"forward pass only, whole image {input_size}, batch 1, {mode}, median of "
-        f"{len(times_ms)} images after {warmup_images} warm-up, {sync}, {name}"
-    )
+    # What is timed; the fields beside it say over which images, at what size and precision.
+    protocol = f"forward pass only, {sync}, data loading excluded"
     return InferenceTiming(
         median_ms=float(statistics.median(times_ms)),
         p90_ms=float(np.percentile(np.asarray(times_ms, dtype=np.float64), 90)),

@@ -42,7 +42,7 @@ def test_scores_timing_and_probabilities(trained: tuple[RunConfig, Path], tmp_pa
     assert timing.images == 3 and timing.warmup_images == 2 and timing.batch_size == 1
     assert 0 < timing.median_ms <= timing.p90_ms and timing.mean_ms > 0
     assert timing.input_size == "48x64" and timing.precision == "fp32"
-    assert "median of 3 images after 2 warm-up" in timing.protocol
+    assert timing.protocol == "forward pass only, wall clock, data loading excluded"
     assert result.peak_eval_memory_mb is None  # CPU
     probs_dir = tmp_path / "probs" / "val"
     assert result.probs_dir == str(probs_dir)

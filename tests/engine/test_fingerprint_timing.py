@@ -55,8 +55,8 @@ def test_summary_and_protocol_sentence() -> None:
     assert timing.p90_ms == pytest.approx(7.6)
     assert (timing.images, timing.warmup_images, timing.batch_size) == (5, 10, 1)
     assert timing.input_size == "360x480"
-    assert timing.protocol.startswith("forward pass only, whole image 360x480, batch 1, fp32")
-    assert "median of 5 images after 10 warm-up" in timing.protocol
+    assert timing.precision == "fp32"
+    assert timing.protocol == "forward pass only, wall clock, data loading excluded"
 
 
 def test_sizes_and_precision() -> None:

@@ -1,0 +1,133 @@
+"""`rmi ablate`, `rmi worker`, `rmi status`: queueing experiments and draining the queue."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from rmi_cli.cli import views
+from rmi_cli.cli.app import app
+from rmi_cli.cli.console import info
+from rmi_cli.cli.drain import DrainReport, drain, exit_for, worker_options
+from rmi_cli.cli.options import (
+    DbOption,
+    ExperimentOption,
+    FormatOption,
+    ManifestArgument,
+    RunsDirOption,
+    SetOption,
+    open_db,
+    runs_dir,
+)
+from rmi_cli.cli.queueing import enqueue_plan
+from rmi_cli.db import DEFAULT_LEASE_S, Database
+from rmi_cli.manifest import load_manifest
+
+
+@app.command()
+def ablate(
+    manifest: Path = ManifestArgument,
+    experiment: str = ExperimentOption,
+    overrides: list[str] | None = SetOption,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; queue nothing."),
+    workers: int = typer.Option(1, "--workers", "-w", min=0, help="Local worker processes."),
+    gpus: str | None = typer.Option(None, help="One worker per GPU: --gpus 0,1,2,3."),
+    requeue_failed: bool = typer.Option(False, help="Queue failed runs again."),
+    db: str | None = DbOption,
+    runs: Path | None = RunsDirOption,
+) -> None:
+    """Expand an experiment (runs x grid x seeds, CRF steps), queue what is not queued or done
+    yet, then run the queue with local workers (--workers 0 only queues: start `rmi worker` on
+    other machines against the same --db).
+
+    Example: rmi ablate experiments.yaml -e voc-table3a --dry-run
+    """
+    plan = load_manifest(manifest).plan(experiment, overrides or [])
+    database = open_db(db)
+    if dry_run:
+        views.print_plan(database, plan)
+        return
+    report = enqueue_plan(database, plan, requeue_failed=requeue_failed)
+    views.print_enqueued(report)
+    devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
+    count = len(devices) or workers
+    if count == 0:
+        info(f"queued; start workers with: rmi worker --db {database.url} -e {experiment}")
+        return
+    if count == 1 and not devices:
+        result = drain(database, worker_options(database, runs), experiment=experiment, wait=True)
+    else:
+        command = _worker_command(database, db, experiment, runs)
+        result = _spawn_workers(command, devices or [None] * count)
+    views.print_experiment_status(database, experiment)
+    exit_for(result)
+
+
+@app.command()
+def worker(
+    experiment: str | None = typer.Option(None, "--experiment", "-e", help="Only this one."),
+    max_jobs: int | None = typer.Option(None, min=1, help="Stop after this many jobs."),
+    wait: bool = typer.Option(False, help="Keep polling while jobs are queued or running."),
+    lease: float = typer.Option(DEFAULT_LEASE_S, min=1.0, help="Lease seconds."),
+    crf_workers: int | None = typer.Option(None, min=1, help="CRF processes (default: cores)."),
+    db: str | None = DbOption,
+    runs: Path | None = RunsDirOption,
+) -> None:
+    """Claim queued jobs and run them until none is left. Run one per GPU, on as many machines
+    as share the database; a worker that dies is replaced by the next one to claim its job
+    after the lease expires, which resumes from the last checkpoint.
+
+    Example: CUDA_VISIBLE_DEVICES=1 rmi worker --db postgresql://host/rmi -e voc-table3a
+    """
+    database = open_db(db)
+    options = worker_options(database, runs, lease_s=lease, crf_workers=crf_workers)
+    result = drain(database, options, experiment=experiment, max_jobs=max_jobs, wait=wait)
+    info(f"[{options.worker}] done: {len(result.done)}, failed: {len(result.failed)}")
+    exit_for(result)
+
+
+@app.command()
+def status(
+    experiment: str | None = typer.Option(None, "--experiment", "-e", help="Only this one."),
+    run: str | None = typer.Option(None, "--run", help="One run (name or hash): full detail."),
+    fmt: str = FormatOption,
+    db: str | None = DbOption,
+) -> None:
+    """Show the queue: runs per status, stale jobs (lease expired), attempts and errors.
+
+    Example: rmi status -e camvid-table4
+    """
+    database = open_db(db)
+    if run is not None:
+        views.print_run_detail(database, run, experiment)
+        return
+    views.print_status(database, experiment, fmt)
+
+
+def _worker_command(
+    database: Database, db: str | None, experiment: str, runs: Path | None
+) -> list[str]:
+    command = [sys.executable, "-m", "rmi_cli", "worker", "--wait", "-e", experiment]
+    command += ["--runs-dir", str(runs_dir(database, runs))]
+    # The user's own --db text (a URL keeps its password); without it the workers inherit
+    # $RMI_DB or ./rmi.db from this process, which resolve the same way.
+    return command + (["--db", db] if db else [])
+
+
+def _spawn_workers(command: list[str], devices: list[str | None]) -> DrainReport:
+    """Start one `rmi worker` process per slot (pinned to a GPU when given); wait for all."""
+    processes = []
+    for device in devices:
+        env = dict(os.environ)
+        if device is not None:
+            env["CUDA_VISIBLE_DEVICES"] = device
+        processes.append(subprocess.Popen(command, env=env))
+    failed = sum(process.wait() != 0 for process in processes)
+    report = DrainReport()
+    if failed:
+        report.failed.append(f"{failed} of {len(processes)} workers (see their messages above)")
+    return report

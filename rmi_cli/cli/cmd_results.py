@@ -1,0 +1,93 @@
+"""`rmi table` and `rmi db`: reading results out, and keeping the database's schema current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rmi_cli import db as store
+from rmi_cli.cli.app import app
+from rmi_cli.cli.console import info, out_console
+from rmi_cli.cli.options import DbOption, FormatOption, open_db
+from rmi_cli.cli.tables import default_kinds, write_atomically
+from rmi_cli.report import build_table, render
+
+db_app = typer.Typer(help="The result database: its schema version and upgrades.")
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def table(
+    experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name."),
+    kind: str | None = typer.Option(
+        None, "--kind", "-k", help="methods (Table 1), per-class (Tables 2/4), ablation (Table 3)."
+    ),
+    fmt: str = FormatOption,
+    reference: bool = typer.Option(False, "--reference", help="Add the paper's numbers."),
+    baseline: str = typer.Option("CE", help="The method the delta column compares with."),
+    split: str | None = typer.Option(None, help="Split (default: the experiment's only one)."),
+    rows: str | None = typer.Option(None, help="Ablation: params key down the rows."),
+    cols: str | None = typer.Option(None, help="Ablation: params key across the columns."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file."),
+    db: str | None = DbOption,
+) -> None:
+    """Render the paper-style tables of an experiment from the database: mean ± std over seeds,
+    the delta to a baseline, the best value per column in bold, and the measurement protocol
+    beneath every time and memory figure.
+
+    Example: rmi table -e camvid-table4 --kind per-class --reference --format markdown
+    """
+    database = open_db(db)
+    records = store.evaluation_rows(database, experiment=experiment)
+    runs = store.run_rows(database, experiment=experiment)
+    texts = []
+    for name in [kind] if kind else default_kinds(records):
+        options = {"runs": runs, "split": split, "reference": reference}
+        if name == "ablation":
+            options |= {"rows": rows, "cols": cols}
+        else:
+            options["baseline"] = baseline
+        rendered = render(build_table(name, records, **options), fmt)
+        if output is None:
+            out_console().print(rendered, markup=False)
+        else:
+            texts.append(rendered if isinstance(rendered, str) else _plain(rendered))
+    if output is not None:
+        write_atomically(output, "\n\n".join(texts) + "\n")
+        info(f"wrote {output}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: str | None = DbOption) -> None:
+    """Upgrade the database schema to this version of rmi (an SQLite file is backed up first).
+
+    Example: rmi db upgrade --db results/rmi.db
+    """
+    with store.open_database(db, create=False, check_schema=False) as database:
+        report = store.upgrade(database)
+    if not report.changed:
+        info(f"{database.url}: already at the current schema ({report.to_rev})")
+        return
+    backup = f"; backup: {report.backup_path}" if report.backup_path else ""
+    info(f"{database.url}: upgraded {report.from_rev or 'empty'} -> {report.to_rev}{backup}")
+
+
+@db_app.command("current")
+def db_current(db: str | None = DbOption) -> None:
+    """Print the database's schema revision and the one this version of rmi needs.
+
+    Example: rmi db current
+    """
+    with store.open_database(db, create=False, check_schema=False) as database:
+        current = store.current_revision(database)
+    head = store.head_revision()
+    state = "up to date" if current == head else "run `rmi db upgrade`"
+    out_console().print(f"{current or 'empty'} (this rmi needs {head}: {state})", markup=False)
+
+
+def _plain(renderable: object) -> str:
+    console = out_console().__class__(record=True, width=200, no_color=True)
+    with console.capture() as capture:
+        console.print(renderable)
+    return capture.get()

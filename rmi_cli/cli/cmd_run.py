@@ -1,0 +1,100 @@
+"""`rmi train`, `rmi eval`, `rmi crf`: one run in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rmi_cli.cli import lookup, views
+from rmi_cli.cli.app import app
+from rmi_cli.cli.console import info
+from rmi_cli.cli.drain import drain, exit_for, worker_options
+from rmi_cli.cli.options import DbOption, RunsDirOption, SetOption, open_db, parse_ints
+from rmi_cli.cli.queueing import enqueue_plan
+from rmi_cli.config import CRFConfig
+from rmi_cli.db import store_evaluation
+
+
+@app.command()
+def train(
+    manifest: Path | None = typer.Argument(None, help="Experiments manifest (YAML)."),
+    experiment: str | None = typer.Option(None, "--experiment", "-e", help="Experiment name."),
+    run: str | None = typer.Option(None, "--run", "-r", help="Run name (see --dry-run)."),
+    overrides: list[str] | None = SetOption,
+    db: str | None = DbOption,
+    runs: Path | None = RunsDirOption,
+) -> None:
+    """Train and evaluate one run in the foreground, storing everything in the database.
+    A run that is already done is not trained again; an interrupted one resumes.
+
+    Examples: rmi train experiments.yaml -e quickstart --run rmi
+              rmi train --set data.name=synthetic --set train.iterations=50 --set loss.name=rmi
+    """
+    plan = lookup.single_run_plan(manifest, experiment, run, overrides or [])
+    database = open_db(db)
+    (name, queued), *_ = enqueue_plan(database, plan).jobs
+    if queued.status == "done":
+        info(f"{plan.name}/{name} is already done (config {queued.config_hash}); see rmi table")
+        return
+    options = worker_options(database, runs)
+    exit_for(drain(database, options, run_ids=[queued.run_id]))
+
+
+@app.command("eval")
+def evaluate(
+    run: str | None = typer.Argument(None, help="A run: name, experiment/name or hash."),
+    checkpoint: Path | None = typer.Option(None, help="Evaluate this checkpoint file instead."),
+    split: str | None = typer.Option(None, help="Split (default: the run's eval split)."),
+    max_images: int | None = typer.Option(None, min=1, help="Only the first N images."),
+    save_probs: bool = typer.Option(False, help="Keep fp16 probabilities for `rmi crf`."),
+    db: str | None = DbOption,
+    runs: Path | None = RunsDirOption,
+) -> None:
+    """Evaluate a trained run (or a checkpoint) on a split: per-class IoU, mIoU, inference time
+    and memory under the stated protocol; stored in the database when the run is known.
+
+    Example: rmi eval quickstart/rmi --split test
+    """
+    from rmi_cli.engine import evaluate_run
+
+    database = open_db(db)
+    target = lookup.evaluation_target(database, runs, run, checkpoint)
+    result = evaluate_run(
+        target.config,
+        checkpoint=target.checkpoint,
+        split=split,
+        workdir=target.workdir,
+        save_probs=save_probs,
+        max_images=max_images,
+    )
+    views.print_scores(result, target.label)
+    if target.run_id is not None:
+        store_evaluation(database, target.run_id, result)
+    else:
+        info("not stored: no run in the database has this checkpoint's configuration")
+
+
+@app.command()
+def crf(
+    run: str = typer.Option(..., "--run", "-r", help="A CE run: name, experiment/name or hash."),
+    iters: str = typer.Option("1,5,10", help="Mean-field iteration counts, e.g. 1,5,10."),
+    workers: int | None = typer.Option(None, min=1, help="Processes (default: all cores)."),
+    split: str | None = typer.Option(None, help="Split (default: the run's eval split)."),
+    db: str | None = DbOption,
+    runs: Path | None = RunsDirOption,
+) -> None:
+    """Dense-CRF post-processing of a run's saved probabilities (computed once if missing) with
+    the paper's settings; stores mIoU, per-class IoU and the CRF time per image for every
+    iteration count. Re-running is a no-op; Ctrl-C keeps the images already done.
+
+    Example: rmi crf --run camvid-table4/ce-deeplabv3-s0 --iters 1,5,10 --workers 16
+    """
+    database = open_db(db)
+    params = CRFConfig(iters=parse_ints(iters, "--iters"))
+    job = lookup.queue_crf(database, run, params, split)
+    if job.status == "done":
+        info(f"CRF {', '.join(map(str, params.iters))} on {run} is already stored; see rmi table")
+        return
+    options = worker_options(database, runs, crf_workers=workers)
+    exit_for(drain(database, options, run_ids=[job.run_id]))

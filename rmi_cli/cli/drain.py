@@ -1,0 +1,108 @@
+"""A worker's loop: claim jobs and run them until the queue (or the chosen part) is empty."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rmi_cli import db as store
+from rmi_cli.cli.console import error_line, info, interactive
+from rmi_cli.cli.jobs import StopFlag, WorkerOptions, run_job, worker_name
+from rmi_cli.cli.options import runs_dir
+from rmi_cli.engine.signals import stop_on_signals
+from rmi_cli.errors import RunFailed
+
+POLL_S = 5.0  # how often a waiting worker looks for claimable jobs again
+
+
+@dataclass
+class DrainReport:
+    """What one worker did."""
+
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def drain(
+    database: store.Database,
+    options: WorkerOptions,
+    *,
+    experiment: str | None = None,
+    run_ids: Collection[int] | None = None,
+    max_jobs: int | None = None,
+    wait: bool = False,
+    poll_s: float = POLL_S,
+) -> DrainReport:
+    """Run claimable jobs until none is left. With `wait`, keep polling while jobs in scope are
+    still queued or running elsewhere (a CRF step waiting for its run, a stale lease to take
+    over). SIGINT/SIGTERM checkpoint the current run, give it back, and raise `Interrupted`."""
+    report = DrainReport()
+    with stop_on_signals() as stop:
+        while not stop() and (max_jobs is None or len(report.done + report.failed) < max_jobs):
+            job = store.claim(
+                database,
+                worker=options.worker,
+                lease_s=options.lease_s,
+                experiment=experiment,
+                run_ids=run_ids,
+            )
+            if job is None:
+                if wait and _pending(database, experiment, run_ids):
+                    time.sleep(poll_s)
+                    continue
+                break
+            _run_one(database, job, options, stop, report)
+    return report
+
+
+def _run_one(
+    database: store.Database,
+    job: store.Job,
+    options: WorkerOptions,
+    stop: StopFlag,
+    report: DrainReport,
+) -> None:
+    reclaimed = " (taken over from a stale worker)" if job.reclaimed else ""
+    info(f"[{options.worker}] {job.kind} {job.label}, attempt {job.attempts}{reclaimed}")
+    try:
+        run_job(database, job, options, stop)
+    except RunFailed as exc:
+        error_line(str(exc))
+        report.failed.append(job.label)
+    else:
+        report.done.append(job.label)
+
+
+def _pending(
+    database: store.Database, experiment: str | None, run_ids: Collection[int] | None
+) -> bool:
+    if run_ids is not None:
+        jobs = [store.get_job(database, run_id) for run_id in run_ids]
+        return any(job is not None and job.status in ("queued", "running") for job in jobs)
+    counts = store.status_counts(database, experiment)
+    return counts.get("queued", 0) + counts.get("running", 0) > 0
+
+
+def worker_options(
+    database: store.Database,
+    runs: Path | None,
+    *,
+    lease_s: float = store.DEFAULT_LEASE_S,
+    crf_workers: int | None = None,
+) -> WorkerOptions:
+    """This process's worker settings (progress bars only on a terminal)."""
+    return WorkerOptions(
+        worker=worker_name(),
+        runs_dir=runs_dir(database, runs),
+        lease_s=lease_s,
+        progress=interactive(),
+        crf_workers=crf_workers,
+    )
+
+
+def exit_for(report: DrainReport) -> None:
+    """Exit code 1 (`RunFailed`) when any job failed."""
+    if report.failed:
+        raise RunFailed(f"{len(report.failed)} job(s) failed: {', '.join(report.failed)}")

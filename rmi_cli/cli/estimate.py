@@ -1,0 +1,103 @@
+"""Rough cost of a planned run, for `rmi ablate --dry-run`.
+
+Measured throughput wins: when the database holds finished runs of the same model, crop and
+batch, their images/s is used. Otherwise the estimate scales reference figures measured on an
+H100 (docs/gpu.md: DeepLabv3-ResNet101, output stride 16, batch 16, crop 479, bf16 +
+channels_last: 54 ms per step; ResNet-50: 41 ms; output stride 8 about 2.1x; one 513x513 image
+at inference about 10 ms; the dense CRF about 1.24 s per 513x513 image for 10 iterations on one
+core) and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from statistics import median
+from typing import Any
+
+from rmi_cli.config import RunConfig
+
+REFERENCE = "H100 reference figures (docs/gpu.md)"
+_STEP_MS = {"resnet18": 20.0, "resnet50": 41.0, "resnet101": 54.0}  # OS16, b16, crop 479
+_OS8_FACTOR = 2.1
+_PLUS_FACTOR = 1.1  # the v3+ decoder at stride 4
+_INFER_MS = 10.0  # per 513x513 image
+_CRF_S_PER_ITER = 0.124  # per 513x513 image and mean-field iteration, one core
+# Split sizes of the public datasets (the synthetic ones come from the configuration).
+_SPLITS = {
+    "camvid": {"train": 367, "val": 101, "test": 233, "trainval": 468},
+    "voc2012": {"train": 1464, "val": 1449, "trainval": 2913, "trainaug": 10582},
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Seconds of accelerator time and where the figure comes from."""
+
+    seconds: float | None
+    basis: str
+
+
+def train_estimate(config: RunConfig, measured: list[dict[str, Any]]) -> Estimate:
+    """Training + evaluation time of one run."""
+    same = [row for row in measured if _same_shape(row.get("config") or {}, config)]
+    rates = [row["images_per_s"] for row in same if row.get("images_per_s")]
+    images = config.train.iterations * config.train.batch_size
+    evaluation = _split_size(config, config.data.eval_split)
+    if rates:
+        rate = median(rates)
+        device = same[-1].get("device") or "this setup"
+        seconds = images / rate + (evaluation or 0) * _INFER_MS / 1000.0
+        return Estimate(seconds, f"measured: {rate:.1f} images/s on {device} ({len(rates)} runs)")
+    step_ms = _STEP_MS[config.model.backbone]
+    step_ms *= (config.train.batch_size / 16) * (config.data.crop_size / 479) ** 2
+    step_ms *= _OS8_FACTOR if config.model.output_stride == 8 else 1.0
+    step_ms *= _PLUS_FACTOR if config.model.name == "deeplabv3plus" else 1.0
+    seconds = config.train.iterations * step_ms / 1000.0 + (evaluation or 0) * _INFER_MS / 1000
+    return Estimate(seconds, REFERENCE)
+
+
+def crf_estimate(config: RunConfig, split: str, iterations: int, workers: int) -> Estimate:
+    """CPU time of one CRF step (one pass reads out every iteration count)."""
+    images = _split_size(config, split)
+    if images is None:
+        return Estimate(None, "unknown split size")
+    pixels = 1.0 if config.data.name != "synthetic" else _synthetic_pixels(config) / 513**2
+    seconds = images * pixels * _CRF_S_PER_ITER * iterations / max(workers, 1)
+    return Estimate(seconds, f"{REFERENCE}, {max(workers, 1)} processes")
+
+
+def format_duration(seconds: float | None) -> str:
+    """`5400` -> `1.5 h`; None -> `?`."""
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _split_size(config: RunConfig, split: str) -> int | None:
+    if config.data.name == "synthetic":
+        synthetic = config.data.synthetic
+        sizes = {"train": synthetic.train_images, "val": synthetic.val_images}
+        sizes |= {"test": synthetic.test_images, "trainval": synthetic.train_images}
+        sizes["trainval"] += synthetic.val_images
+        return sizes.get(split)
+    return _SPLITS.get(config.data.name, {}).get(split)
+
+
+def _synthetic_pixels(config: RunConfig) -> float:
+    return float(config.data.synthetic.height * config.data.synthetic.width)
+
+
+def _same_shape(stored: dict[str, Any], config: RunConfig) -> bool:
+    model, train, data = stored.get("model", {}), stored.get("train", {}), stored.get("data", {})
+    return (
+        model.get("name") == config.model.name
+        and model.get("backbone") == config.model.backbone
+        and model.get("output_stride") == config.model.output_stride
+        and train.get("batch_size") == config.train.batch_size
+        and data.get("crop_size") == config.data.crop_size
+        and train.get("precision") == config.train.precision
+    )

@@ -1,0 +1,234 @@
+"""Executing queued jobs: the one place where the engine (torch) meets the database (SQL).
+
+A worker claims a job, keeps its lease alive from a heartbeat thread, runs it, stores every
+result, and marks it done. Failures are stored with the job: input errors (a missing dataset, a
+foreign checkpoint) fail it at once, anything else is retried until its attempts run out.
+SIGINT/SIGTERM checkpoint the run and give the job back to the queue.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rmi_cli import db as store
+from rmi_cli.cli.console import info
+from rmi_cli.config import CRFConfig, RunConfig
+from rmi_cli.errors import ConfigError, Interrupted, RunFailed, UserError
+from rmi_cli.records import EvalResult, TrainMetrics
+
+StopFlag = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How this process runs jobs."""
+
+    worker: str  # "host:pid", unique per process
+    runs_dir: Path  # run folders: <runs_dir>/<config hash>/
+    lease_s: float = store.DEFAULT_LEASE_S
+    progress: bool = True
+    crf_workers: int | None = None  # CRF processes; None: all cores
+
+
+def worker_name() -> str:
+    """This process's name on the queue."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:
+    """Execute a claimed job to the end; raise `RunFailed` (stored) or `Interrupted` (released)."""
+    with Heartbeat(db, job.id, options.worker, options.lease_s) as beat:
+        stop_now = _either(stop, beat.is_lost)
+        try:
+            if job.kind == "crf":
+                _crf_job(db, job, options, stop_now)
+            else:
+                _train_job(db, job, options, stop_now)
+        except Interrupted:
+            if not beat.is_lost():
+                store.release(db, job.id, options.worker)
+            raise
+        except (UserError, RunFailed) as exc:
+            # Bad input and diverged runs fail the same way every time: do not retry them.
+            store.fail(db, job.id, options.worker, str(exc), retry=False)
+            raise RunFailed(f"run {job.label} failed: {exc}") from None
+        except Exception as exc:
+            status = store.fail(db, job.id, options.worker, _describe(exc), retry=True)
+            again = " (queued again)" if status == "queued" else ""
+            raise RunFailed(
+                f"run {job.label} failed{again}: {type(exc).__name__}: {exc} "
+                f"(details: rmi status --run {job.config_hash})"
+            ) from exc
+    if not store.complete(db, job.id, options.worker):
+        info(f"{job.label}: another worker took this job over; its results were kept")
+
+
+def run_dir(options: WorkerOptions, config_hash: str) -> Path:
+    """Where a run's checkpoints, configuration and probabilities live."""
+    return options.runs_dir / config_hash
+
+
+def _train_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:
+    from rmi_cli.engine import evaluate_run, train_run
+
+    config = _run_config(job.config, job.label)
+    workdir = run_dir(options, job.config_hash)
+    info(f"{job.label}: training in {workdir}" + (" (resuming)" if job.reclaimed else ""))
+
+    def record(metrics: TrainMetrics) -> None:
+        store.store_metrics(db, job.id, [metrics])
+
+    result = train_run(
+        config, workdir=workdir, on_metrics=record, should_stop=stop, progress=options.progress
+    )
+    store.store_train_result(db, job.id, result)
+    evaluation = evaluate_run(
+        config, checkpoint=Path(result.checkpoint), workdir=workdir, progress=options.progress
+    )
+    store.store_evaluation(db, job.id, evaluation)
+    _announce(job.label, evaluation)
+
+
+def _crf_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:
+    from rmi_cli.crf import run_crf
+
+    target = _target(db, job)
+    config = _run_config(target.config, target.label)
+    split = str(job.config["split"])
+    params = CRFConfig.model_validate(job.config["crf"])
+    workdir = run_dir(options, target.config_hash)
+    probs_dir = workdir / "probs" / split
+    network = None
+    if not (probs_dir / "index.json").is_file():
+        network = _probabilities(db, target, config, workdir, split, options)
+    info(f"{job.label}: dense CRF ({', '.join(map(str, params.iters))} iterations) on {split}")
+    results = run_crf(
+        data_cfg=config.data,
+        split=split,
+        probs_dir=probs_dir,
+        params=params,
+        workers=options.crf_workers,
+        progress=options.progress,
+        should_stop=stop,
+    )
+    for result in results:
+        timing = network.timing if network is not None else None
+        store.store_crf(db, job.id, result, network_timing=timing)
+        info(f"{job.label}: CRF-{result.iterations} mIoU {100 * result.scores.miou:.2f}")
+
+
+def _probabilities(
+    db: store.Database,
+    target: store.Job,
+    config: RunConfig,
+    workdir: Path,
+    split: str,
+    options: WorkerOptions,
+) -> EvalResult:
+    """Evaluate the trained run again, keeping its probabilities (they were not saved)."""
+    from rmi_cli.engine import evaluate_run
+
+    checkpoint = workdir / "checkpoints" / "last.pt"
+    if not checkpoint.is_file() and target.checkpoint_path:
+        checkpoint = Path(target.checkpoint_path)
+    if not checkpoint.is_file():
+        raise UserError(
+            f"run {target.label} has no saved probabilities for split {split!r} and no "
+            f"checkpoint at {checkpoint}; train it first (rmi worker) or point --runs-dir at "
+            f"the folder that holds its run directory {target.config_hash}"
+        )
+    info(f"{target.label}: computing probabilities on {split} for the CRF")
+    evaluation = evaluate_run(
+        config,
+        checkpoint=checkpoint,
+        split=split,
+        workdir=workdir,
+        save_probs=True,
+        progress=options.progress,
+    )
+    store.store_evaluation(db, target.id, evaluation)
+    return evaluation
+
+
+def _target(db: store.Database, job: store.Job) -> store.Job:
+    target = store.get_job(db, job.depends_on_id) if job.depends_on_id is not None else None
+    if target is None:
+        raise UserError(f"CRF job {job.label} has no trained run to post-process")
+    return target
+
+
+def _run_config(config: dict[str, Any], label: str) -> RunConfig:
+    try:
+        return RunConfig.model_validate(config)
+    except ValueError as exc:
+        raise ConfigError(
+            f"run {label}: its stored configuration does not validate with this version of "
+            f"rmi ({str(exc).splitlines()[0]}); queue it again from the manifest"
+        ) from None
+
+
+def _announce(label: str, evaluation: EvalResult) -> None:
+    timing = evaluation.timing
+    speed = f", {timing.median_ms:.1f} ms/image" if timing is not None else ""
+    info(
+        f"{label}: {evaluation.split} mIoU {100 * evaluation.scores.miou:.2f}, "
+        f"pixel accuracy {100 * evaluation.scores.pixel_accuracy:.2f}{speed}"
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    """The stored error: the exception and the last frames of its traceback."""
+    frames = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4)
+    return "".join(frames).strip()
+
+
+def _either(first: StopFlag, second: StopFlag) -> StopFlag:
+    return lambda: first() or second()
+
+
+class Heartbeat:
+    """Extends a job's lease every lease_s / 3 seconds from a daemon thread."""
+
+    def __init__(self, db: store.Database, job_id: int, worker: str, lease_s: float) -> None:
+        self._db, self._job_id, self._worker = db, job_id, worker
+        self._interval = max(lease_s / 3.0, 0.05)
+        self._lease_s = lease_s
+        self._done = threading.Event()
+        self._lost = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="rmi-heartbeat", daemon=True)
+
+    def is_lost(self) -> bool:
+        """Whether another worker took the job over (our lease had expired)."""
+        return self._lost.is_set()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self._interval):
+            try:
+                held = store.heartbeat(self._db, self._job_id, self._worker, lease_s=self._lease_s)
+            except Exception as exc:  # a transient database error must not kill the run
+                info(f"heartbeat failed ({type(exc).__name__}: {exc}); retrying")
+                continue
+            if not held:
+                self._lost.set()
+                return
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        self._thread.join()

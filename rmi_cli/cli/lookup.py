@@ -1,0 +1,131 @@
+"""Finding what a command refers to: one run of a manifest, a run in the database, a checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rmi_cli import db as store
+from rmi_cli.cli.options import runs_dir
+from rmi_cli.cli.queueing import enqueue_plan
+from rmi_cli.config import CRFConfig, RunConfig
+from rmi_cli.errors import CheckpointError, ConfigError, UserError
+from rmi_cli.manifest import ExperimentPlan, PlannedCRF, load_manifest, manifest_from_text
+
+ADHOC = "adhoc"  # the experiment of runs given by --set flags alone
+
+
+def single_run_plan(
+    manifest: Path | None, experiment: str | None, run: str | None, overrides: list[str]
+) -> ExperimentPlan:
+    """The plan of one run: from a manifest (`-e E --run R`) or from `--set` flags alone."""
+    if manifest is None:
+        if experiment or run:
+            raise UserError("--experiment and --run need a MANIFEST argument before them")
+        plan = manifest_from_text(f"experiments: {{{ADHOC}: {{}}}}", "--set").plan(ADHOC, overrides)
+        only = dataclasses.replace(plan.runs[0], name=f"run-{plan.runs[0].config_hash[:8]}")
+        return dataclasses.replace(plan, runs=(only,), crf_steps=())
+    if experiment is None:
+        raise UserError(f"{manifest}: name the experiment with --experiment (and the --run)")
+    plan = load_manifest(manifest).plan(experiment, overrides)
+    if run is None:
+        if len(plan.runs) != 1:
+            names = ", ".join(r.name for r in plan.runs)
+            raise UserError(f"experiment {experiment!r} has {len(plan.runs)} runs; pick one "
+                            f"with --run ({names}), or queue them all with rmi ablate")  # fmt: skip
+        run = plan.runs[0].name
+    return dataclasses.replace(plan, runs=(plan.run(run),), crf_steps=())
+
+
+def find_run(database: store.Database, ref: str) -> dict[str, Any]:
+    """A run row by `experiment/name`, a unique `name`, its config hash or a hash prefix."""
+    experiment, _, name = ref.rpartition("/")
+    rows = store.run_rows(database, experiment=experiment or None)
+    matches = [r for r in rows if name in (r["name"], r["config_hash"])]
+    if not matches and len(name) >= 6:
+        matches = [r for r in rows if str(r["config_hash"]).startswith(name)]
+    unique = {r["run_id"]: r for r in matches}
+    if len(unique) == 1:
+        return next(iter(unique.values()))
+    if not unique:
+        raise UserError(f"no run {ref!r} in {database.url}; `rmi status` lists the runs")
+    options = ", ".join(sorted(f"{r['experiment']}/{r['name']}" for r in matches))
+    raise UserError(f"{ref!r} matches several runs ({options}); give experiment/name")
+
+
+@dataclass(frozen=True)
+class EvaluationTarget:
+    """A checkpoint to evaluate, its configuration, and the run it belongs to (if known)."""
+
+    config: RunConfig
+    checkpoint: Path
+    workdir: Path
+    run_id: int | None
+    label: str
+
+
+def evaluation_target(
+    database: store.Database, runs: Path | None, ref: str | None, checkpoint: Path | None
+) -> EvaluationTarget:
+    """What `rmi eval` evaluates: a run in the database, or a checkpoint file."""
+    if (ref is None) == (checkpoint is None):
+        raise UserError("rmi eval: give a RUN or --checkpoint FILE (exactly one of them)")
+    if checkpoint is not None:
+        return _checkpoint_target(database, checkpoint)
+    row = find_run(database, str(ref))
+    job = store.get_job(database, row["run_id"])
+    if job is None or job.kind != "train":
+        raise UserError(f"run {ref!r} is not a training run")
+    workdir = runs_dir(database, runs) / job.config_hash
+    path = workdir / "checkpoints" / "last.pt"
+    if not path.is_file() and job.checkpoint_path:
+        path = Path(job.checkpoint_path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"run {ref!r} has no checkpoint at {path} (status {job.status}); train it first "
+            f"(rmi train / rmi worker) or pass --runs-dir where its run folder lives"
+        )
+    config = RunConfig.model_validate(job.config)
+    return EvaluationTarget(config, path, workdir, job.id, f"{row['experiment']}/{row['name']}")
+
+
+def _checkpoint_target(database: store.Database, checkpoint: Path) -> EvaluationTarget:
+    if not checkpoint.is_file():
+        raise CheckpointError(f"{checkpoint}: no such checkpoint file; check the path")
+    workdir = checkpoint.resolve().parent.parent
+    config_file = workdir / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(
+            f"{checkpoint}: no config.json in its run folder {workdir}; evaluate checkpoints "
+            f"that rmi wrote (runs/<hash>/checkpoints/*.pt)"
+        )
+    try:
+        config = RunConfig.model_validate(json.loads(config_file.read_text()))
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"{config_file}: not a valid run configuration ({exc})") from None
+    known = [r for r in store.run_rows(database) if r["config_hash"] == config.canonical_hash()]
+    run_id = known[0]["run_id"] if known else None
+    return EvaluationTarget(config, checkpoint, workdir, run_id, str(checkpoint))
+
+
+def queue_crf(
+    database: store.Database, ref: str, params: CRFConfig, split: str | None
+) -> store.Enqueued:
+    """Queue (idempotently) a CRF step over a trained run, as a member of its experiment."""
+    row = find_run(database, ref)
+    job = store.get_job(database, row["run_id"])
+    if job is None or job.kind != "train":
+        raise UserError(f"run {ref!r} is not a training run; the CRF post-processes one")
+    from rmi_cli.manifest import PlannedRun
+
+    config = RunConfig.model_validate(job.config)
+    target = PlannedRun(
+        row["experiment"] or ADHOC, row["name"], row["name"], row["method"] or "CE",
+        row["group"] or "", {}, config,
+    )  # fmt: skip
+    step = PlannedCRF(target.experiment, target, params, split or config.data.eval_split)
+    plan = ExperimentPlan("", target.experiment, "", (), (step,), ())
+    return enqueue_plan(database, plan).jobs[0][1]

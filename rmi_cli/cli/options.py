@@ -1,0 +1,64 @@
+"""Options shared by several commands, and how they resolve."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from rmi_cli import db as store
+from rmi_cli.errors import UserError
+
+DB_HELP = (
+    "Result database: an SQLite file or any SQLAlchemy URL (postgresql://...). "
+    "Default: $RMI_DB, else ./rmi.db."
+)
+RUNS_HELP = "Folder for run directories (checkpoints, probabilities). Default: $RMI_RUNS_DIR, else runs/ beside the SQLite file."  # noqa: E501
+
+DbOption = typer.Option(None, "--db", help=DB_HELP, show_default=False)
+RunsDirOption = typer.Option(None, "--runs-dir", help=RUNS_HELP, show_default=False)
+SetOption = typer.Option(
+    None,
+    "--set",
+    help="Override a configuration value for every run: --set loss.radius=5 (repeatable).",
+    show_default=False,
+)
+ManifestArgument = typer.Argument(
+    ..., help="The experiments manifest (YAML).", show_default=False, metavar="MANIFEST"
+)
+ExperimentOption = typer.Option(
+    ..., "--experiment", "-e", help="The experiment's name in the manifest.", show_default=False
+)
+FormatOption = typer.Option(
+    "rich", "--format", "-f", help="Output format: rich, markdown, latex, csv or json."
+)
+
+
+def open_db(target: str | None) -> store.Database:
+    """Open (or create at head) the database; refuses an out-of-date schema."""
+    return store.open_database(target)
+
+
+def runs_dir(database: store.Database, explicit: Path | None) -> Path:
+    """The run-directory root: the flag, $RMI_RUNS_DIR, runs/ beside an SQLite file, ./runs."""
+    if explicit is not None:
+        return explicit.expanduser().resolve()
+    if os.environ.get("RMI_RUNS_DIR"):
+        return Path(os.environ["RMI_RUNS_DIR"]).expanduser().resolve()
+    if database.path is not None:
+        return database.path.resolve().parent / "runs"
+    return Path("runs").resolve()
+
+
+def parse_ints(text: str, option: str) -> tuple[int, ...]:
+    """`"1,5,10"` -> (1, 5, 10), with a one-line error naming the option."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UserError(
+            f"{option}: expected comma-separated integers such as 1,5,10; found {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise UserError(f"{option}: expected positive integers such as 1,5,10; found {text!r}")
+    return values

@@ -1,0 +1,182 @@
+"""What the queue commands print: the plan of a dry run, what was queued, the queue's state."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+
+from rmi_cli import db as store
+from rmi_cli.cli.console import info, out_console
+from rmi_cli.cli.estimate import crf_estimate, format_duration, train_estimate
+from rmi_cli.errors import UserError
+from rmi_cli.manifest import ExperimentPlan
+from rmi_cli.records import EvalResult
+from rmi_cli.report.notes import protocol_text
+
+STATUS_COLUMNS = ("name", "kind", "status", "attempts", "worker", "heartbeat", "error")
+
+
+def print_plan(database: store.Database, plan: ExperimentPlan) -> None:
+    """The dry run: every run and CRF step, whether it would run, and what it would cost."""
+    known = {row["config_hash"]: row["status"] for row in store.run_rows(database)}
+    measured = store.throughput_rows(database)
+    table = Table(title=f"{plan.name}: {plan.description}", title_justify="left")
+    for column in ("run", "method", "group", "seed", "status", "estimate", "basis"):
+        table.add_column(column, overflow="fold")
+    total = 0.0
+    for run in plan.runs:
+        status = known.get(run.config_hash, "new")
+        cost = train_estimate(run.config, measured)
+        if status != "done" and cost.seconds is not None:
+            total += cost.seconds
+        table.add_row(run.name, run.label, run.group, str(run.config.seed), _skip(status),
+                      format_duration(cost.seconds), cost.basis)  # fmt: skip
+    for step in plan.crf_steps:
+        status = known.get(step.config_hash, "new")
+        cost = crf_estimate(step.target.config, step.split, max(step.crf.iters), workers=16)
+        table.add_row(step.name, f"{step.target.label} & CRF", step.target.group, "",
+                      _skip(status), format_duration(cost.seconds), cost.basis)  # fmt: skip
+    out_console().print(table)
+    statuses = Counter(known.get(run.config_hash, "new") for run in plan.runs)
+    info(
+        f"{len(plan.runs)} runs ({statuses['done']} done and skipped, {statuses['new']} new), "
+        f"{len(plan.crf_steps)} CRF steps; about {format_duration(total)} of accelerator time "
+        f"for what is left. Nothing was queued (dry run)."
+    )
+
+
+def _skip(status: str) -> str:
+    return "done (skip)" if status == "done" else status
+
+
+def print_enqueued(report: store.EnqueueReport) -> None:
+    """One line: what `rmi ablate` queued and what it left alone."""
+    new, again = report.names("new"), report.names("requeued")
+    done = report.names("exists", "done")
+    waiting = [n for n in report.names("exists") if n not in done]
+    parts = [f"{len(new)} queued", f"{len(again)} re-queued", f"{len(done)} already done"]
+    parts.append(f"{len(waiting)} already queued, running or failed")
+    info(f"{report.experiment}: " + ", ".join(parts))
+    if report.repointed:
+        info(f"configuration changed for: {', '.join(report.repointed)} (new runs queued)")
+
+
+def print_status(database: store.Database, experiment: str | None, fmt: str) -> None:
+    """The queue as a table (rich, csv or json) on stdout, counts on stderr."""
+    rows = [_status_row(row) for row in store.run_rows(database, experiment=experiment)]
+    if fmt == "json":
+        out_console().print_json(json.dumps(rows, default=str))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=STATUS_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        out_console().print(buffer.getvalue(), end="", markup=False)
+    elif fmt == "rich":
+        out_console().print(_status_table(rows, experiment))
+    else:
+        raise UserError(f"--format: expected rich, csv or json for rmi status; found {fmt!r}")
+    _print_counts(database, experiment)
+
+
+def print_experiment_status(database: store.Database, experiment: str) -> None:
+    """The counts line after a run of `rmi ablate`."""
+    _print_counts(database, experiment)
+
+
+def print_run_detail(database: store.Database, ref: str, experiment: str | None) -> None:
+    """Everything about one run: state, full error, metrics and evaluations."""
+    rows = store.run_rows(database, experiment=experiment)
+    matches = [r for r in rows if ref in (r["name"], r["config_hash"]) or _prefix(r, ref)]
+    if not matches:
+        raise UserError(f"no run {ref!r}; `rmi status` lists the runs and their hashes")
+    row = matches[0]
+    console = out_console()
+    for key in ("experiment", "name", "config_hash", "kind", "status", "attempts", "worker"):
+        console.print(f"{key}: {row[key]}", markup=False)
+    console.print(f"heartbeat: {_age(row)}", markup=False)
+    if row["error"]:
+        console.print("error:", markup=False)
+        console.print(row["error"], markup=False)
+    metrics = store.metrics_rows(database, row["run_id"])
+    if metrics:
+        last = metrics[-1]
+        console.print(
+            f"training: {len(metrics)} reports, last at iteration {last['iteration']}: loss "
+            f"{last['loss']:.4f}, lr {last['lr']:.2e}, {last['images_per_s']:.1f} images/s",
+            markup=False,
+        )
+
+
+def _prefix(row: dict[str, Any], ref: str) -> bool:
+    return len(ref) >= 6 and str(row["config_hash"]).startswith(ref)
+
+
+def _status_row(row: dict[str, Any]) -> dict[str, Any]:
+    error = (row["error"] or "").strip().splitlines()
+    return {
+        "name": f"{row['experiment']}/{row['name']}" if row["experiment"] else row["name"],
+        "kind": row["kind"],
+        "status": "stale" if row["stale"] else row["status"],
+        "attempts": f"{row['attempts']}/{row['max_attempts']}",
+        "worker": row["worker"] or "",
+        "heartbeat": _age(row),
+        "error": error[-1] if error else "",
+    }
+
+
+def _age(row: dict[str, Any]) -> str:
+    age = row.get("heartbeat_age_s")
+    return "" if age is None else f"{age:.0f} s ago"
+
+
+def _status_table(rows: Sequence[dict[str, Any]], experiment: str | None) -> Table:
+    table = Table(title=f"runs of {experiment}" if experiment else "runs", title_justify="left")
+    for column in STATUS_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = {"failed": "red", "stale": "yellow", "done": "green"}.get(row["status"])
+        table.add_row(*(str(row[c]) for c in STATUS_COLUMNS), style=style)
+    return table
+
+
+def _print_counts(database: store.Database, experiment: str | None) -> None:
+    counts = store.status_counts(database, experiment)
+    scope = f"{experiment}: " if experiment else ""
+    shown = ", ".join(f"{counts[key]} {key}" for key in ("queued", "running", "done", "failed"))
+    stale = f" ({counts['stale']} stale: a worker stopped heartbeating)" if counts["stale"] else ""
+    info(f"{scope}{shown}{stale} at {datetime.now().astimezone():%Y-%m-%d %H:%M:%S %Z}")
+
+
+def print_scores(result: EvalResult, label: str) -> None:
+    """Per-class IoU of one evaluation (stdout) and its protocol line (stderr)."""
+    scores = result.scores
+    table = Table(
+        title=f"{label}: {result.split}, {result.num_images} images", title_justify="left"
+    )
+    table.add_column("class")
+    table.add_column("IoU (%)", justify="right")
+    for name, iou in zip(scores.class_names, scores.iou, strict=True):
+        table.add_row(name, "—" if iou is None else f"{100 * iou:.2f}")
+    table.add_row("mIoU", f"{100 * scores.miou:.2f}", style="bold")
+    table.add_row("pixel accuracy", f"{100 * scores.pixel_accuracy:.2f}")
+    out_console().print(table)
+    if scores.excluded_classes:
+        info(f"excluded from mIoU (no pixels in prediction or truth): "
+             f"{', '.join(scores.excluded_classes)}")  # fmt: skip
+    if result.timing is not None:
+        t = result.timing
+        info(
+            f"inference {t.median_ms:.1f} ms median, {t.p90_ms:.1f} ms p90 per image: "
+            f"{protocol_text(asdict(t))}"
+        )
+    if result.peak_eval_memory_mb is not None:
+        info(f"peak evaluation memory {result.peak_eval_memory_mb:.0f} MiB (max allocated)")
