@@ -29,6 +29,7 @@ def table(
     split: str | None = typer.Option(None, help="Split (default: the experiment's only one)."),
     rows: str | None = typer.Option(None, help="Ablation: params key down the rows."),
     cols: str | None = typer.Option(None, help="Ablation: params key across the columns."),
+    memory: bool = typer.Option(False, "--memory", help="Methods: add peak eval memory."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file."),
     db: str | None = DbOption,
 ) -> None:
@@ -48,6 +49,8 @@ def table(
             options |= {"rows": rows, "cols": cols}
         else:
             options["baseline"] = baseline
+        if name == "methods":
+            options["memory"] = memory
         rendered = render(build_table(name, records, **options), fmt)
         if output is None:
             out_console().print(rendered, markup=False)
