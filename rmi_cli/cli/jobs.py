@@ -46,7 +46,7 @@ def worker_name() -> str:
 def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:
     """Execute a claimed job to the end; raise `RunFailed` (stored) or `Interrupted` (released)."""
     with Heartbeat(db, job.id, options.worker, options.lease_s) as beat:
-        stop_now = _either(stop, beat.is_lost)
+        stop_now = _unless_taken_over(stop, beat, job.label)
         try:
             if job.kind == "crf":
                 _crf_job(db, job, options, stop_now)
@@ -190,8 +190,21 @@ def _describe(exc: BaseException) -> str:
     return "".join(frames).strip()
 
 
-def _either(first: StopFlag, second: StopFlag) -> StopFlag:
-    return lambda: first() or second()
+def _unless_taken_over(stop: StopFlag, beat: Heartbeat, label: str) -> StopFlag:
+    """`stop`, except that once another worker has taken the job over it raises: the engine
+    would checkpoint on a plain stop, and our state, older than the new holder's, would replace
+    the run folder's last.pt (the one `rmi eval` and the CRF read) after it finished."""
+
+    def should_stop() -> bool:
+        if beat.is_lost():
+            raise Interrupted(
+                f"run {label}: another worker took this job over (this worker's lease expired "
+                f"while it was not heard from); stopped without a checkpoint, the run folder is "
+                f"theirs now"
+            )
+        return stop()
+
+    return should_stop
 
 
 class Heartbeat:

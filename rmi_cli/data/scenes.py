@@ -163,7 +163,12 @@ def _cars(c: Canvas, road: RoadEdges) -> None:
         row = min(row, height - 1)
         half_w = max(1.5, 0.15 * float(right[row, 0] - left[row, 0]))
         half_h = half_w * c.rng.uniform(0.45, 0.65)
-        cx = c.rng.uniform(float(left[row, 0]) + half_w, float(right[row, 0]) - half_w + 1.0)
+        low, high = float(left[row, 0]) + half_w, float(right[row, 0]) - half_w + 1.0
+        if high < low:
+            # The road is narrower than a car at this row (small images, rows at the horizon).
+            # Checked after the draws above, so every scene that rendered before is unchanged.
+            continue
+        cx = c.rng.uniform(low, high)
         body = c.rng.uniform(30.0, 230.0, 3).astype(np.float32)
         c.paint(_blob(c, cx, row - half_h, half_w, half_h, 4.0), CAR, body)
         # The window band is as dark as a wire, so colour alone does not tell them apart.

@@ -41,12 +41,20 @@ def crf_postprocess(iterations: int) -> str:
 
 
 def store_train_result(db: Database, run_id: int, result: TrainResult) -> None:
-    """Store (or replace) the run's training summary; the run remembers its checkpoint."""
+    """Store (or replace) the run's training summary; the run remembers its checkpoint.
+
+    A result that trained nothing (the run was found finished: its worker died while
+    evaluating) keeps the stored time, throughput, memory and environment: they were measured.
+    """
 
     def work(session: Session) -> None:
         run = _run(session, db, run_id)
+        summary = session.get(TrainSummary, run_id)
+        if summary is not None and result.resumed_from == result.iterations == summary.iterations:
+            summary.checkpoint_path = run.checkpoint_path = result.checkpoint
+            return
         environment = _environment(session, result.fingerprint)
-        summary = session.get(TrainSummary, run_id) or TrainSummary(run_id=run_id)
+        summary = summary or TrainSummary(run_id=run_id)
         summary.checkpoint_path = result.checkpoint
         summary.iterations, summary.final_loss = result.iterations, result.final_loss
         summary.train_time_s, summary.images_per_s = result.train_time_s, result.images_per_s

@@ -147,10 +147,13 @@ def _make_engine(url: URL) -> Engine:
             ) from None
     memory = url.database in (None, "", ":memory:")
     # The sqlite3 `timeout` is SQLite's busy timeout: a writer waits that long for the lock
-    # before giving up with "database is locked".
+    # before giving up with "database is locked". check_same_thread is off (SQLAlchemy's own
+    # default for files): the pool hands a connection to one thread at a time, but a worker's
+    # heartbeat thread and its main thread take turns with the same pooled connections, which
+    # sqlite3's same-thread check turns into ProgrammingError.
     engine = create_engine(
         url,
-        connect_args={"timeout": Database.BUSY_TIMEOUT_S, "check_same_thread": not memory},
+        connect_args={"timeout": Database.BUSY_TIMEOUT_S, "check_same_thread": False},
         poolclass=StaticPool if memory else None,
     )
     event.listen(engine, "connect", sqlite_connect)

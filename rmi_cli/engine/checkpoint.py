@@ -25,6 +25,7 @@ LAST_NAME = "last.pt"
 KEEP_CHECKPOINTS = 3  # iter-<N>.pt files kept besides last.pt; older ones are deleted
 _ITER_FILE = re.compile(r"iter-(\d+)\.pt")
 _REQUIRED_KEYS = ("format", "iteration", "config_hash", "signature", "model")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def model_signature(model: ModelConfig, num_classes: int) -> dict[str, Any]:
@@ -120,10 +121,9 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or not a PyTorch file ({first_line}); delete it and "
-            f"resume from an older iter-<N>.pt, or start the run again"
+            f"checkpoint {path} is corrupt or not a PyTorch file ({_load_failure(err)}); delete "
+            f"it and resume from an older iter-<N>.pt, or start the run again"
         ) from err
     if not isinstance(state, dict) or any(key not in state for key in _REQUIRED_KEYS):
         raise CheckpointError(
@@ -137,6 +137,24 @@ def _read(path: Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}"
         )
     return state
+
+
+def _load_failure(err: BaseException) -> str:
+    """The reason in torch.load's error, on one line.
+
+    A weights_only refusal is a page that opens by suggesting weights_only=False (arbitrary
+    code execution: never for a file that does not load safely) and may hold ANSI codes; only
+    the unpickler's own reason after "WeightsUnpickler error:" says what was wrong.
+    """
+    text = _ANSI.sub("", str(err))
+    _, marker, reason = text.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (reason if marker else text).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    # The first sentence says what failed; the next ones are torch's advice (for a refused
+    # global: allow-list it, which is not for a checkpoint).
+    first = lines[0].split(". ")[0].rstrip(".")
+    return f"unsafe or unknown content: {first}" if marker else first
 
 
 def load_model_weights(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:

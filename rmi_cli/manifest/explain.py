@@ -40,7 +40,10 @@ _TYPES = {
 
 def first_error(error: ValidationError) -> ErrorDetails:
     """The error to report (pydantic lists all; one clear line beats twenty)."""
-    return error.errors(include_url=False)[0]
+    errors = error.errors(include_url=False)
+    # A misspelt required key fails twice, as missing and as unknown; the unknown key is the
+    # one that names what the user wrote, and where.
+    return next((err for err in errors if err["type"] == "extra_forbidden"), errors[0])
 
 
 def describe(err: ErrorDetails, model: type[BaseModel]) -> str:

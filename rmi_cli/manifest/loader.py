@@ -200,8 +200,8 @@ def _planned(
 def _validate_structure(source: Source) -> ManifestSpec:
     if not isinstance(source.data, dict):
         raise ConfigError(
-            f"{source.file}:1: expected a mapping with `experiments:` at the top; "
-            f"found {type(source.data).__name__}"
+            f"{source.file}:1: expected a mapping with `experiments:` at the top; found "
+            f"{'an empty file' if source.data is None else type(source.data).__name__}"
         )
     try:
         return ManifestSpec.model_validate(source.data)

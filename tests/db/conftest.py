@@ -130,6 +130,9 @@ def _as_server_user(args: list[str]) -> None:
 def pg_server() -> Iterator[PgServer]:
     missing = _pg_missing()
     if missing:
+        # .ci/run installs a server and sets RMI_REQUIRE_POSTGRES: there, a skip would hide it.
+        if os.environ.get("RMI_REQUIRE_POSTGRES"):
+            pytest.fail(f"RMI_REQUIRE_POSTGRES is set but {missing}")
         pytest.skip(f"PostgreSQL tests skipped: {missing}")
     base = Path(tempfile.mkdtemp(prefix="rmi-pg-"))
     if os.geteuid() == 0:
@@ -143,6 +146,8 @@ def pg_server() -> Iterator[PgServer]:
         _as_server_user([str(PG_BIN / "pg_ctl"), *start])
     except (subprocess.SubprocessError, OSError) as exc:
         shutil.rmtree(base, ignore_errors=True)
+        if os.environ.get("RMI_REQUIRE_POSTGRES"):
+            pytest.fail(f"RMI_REQUIRE_POSTGRES is set but the server did not start ({exc})")
         pytest.skip(f"PostgreSQL tests skipped: could not start a server ({exc})")
     try:
         yield PgServer("127.0.0.1", port)

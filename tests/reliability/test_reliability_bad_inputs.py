@@ -1,0 +1,464 @@
+"""The bad-input corpus: broken manifests, impossible options, broken datasets, foreign
+checkpoints, unusable databases and bad arguments, each given to a real `rmi` process.
+
+Each case must exit non-zero (2: bad usage or input; 1: a run that failed) with one clear
+`error:` line naming the file or field, what was expected and what was found, and no traceback.
+The database is hashed before and after: untouched, except for errors that only show while a job
+runs (bad labels, a corrupt image...), where the job is failed with the error stored, not retried.
+
+Placeholders: `@DB@` in a case's arguments is its database; `@ROOT@` in a job case's run is
+its dataset folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from reliability_kit import (
+    Result,
+    drop_file_capabilities,
+    file_hash,
+    manifest,
+    remove_run_folders,
+    rmi,
+    runs_table,
+    write_folder_dataset,
+    write_png,
+)
+
+GOOD = manifest({"ce": "{loss: {name: ce}}"})
+FOLDER_RUN = '{loss: {name: ce}, data: {name: folder, root: "@ROOT@", crop_size: 16}}'
+
+
+def tiny(run: str, *, name: str = "tiny") -> str:
+    """The good manifest's experiment with one run `r` of body `run`."""
+    return manifest({"r": run}, name=name)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    argv: tuple[str, ...]
+    words: tuple[str, ...]  # must all appear in the error line
+    code: int = 2
+    files: dict[str, str] = field(default_factory=dict)  # path -> text, written first
+    setup: str | None = None  # a function of SETUPS, run after the files are written
+    db: str = "rmi.db"  # the database under test (a copy of the template unless set up)
+    no_file_caps: bool = False  # run as a root without CAP_DAC_OVERRIDE (read-only files)
+
+
+def ablate(*extra: str, manifest_file: str = "m.yaml", experiment: str = "tiny") -> tuple[str, ...]:
+    return ("ablate", manifest_file, "-e", experiment, "--workers", "0", "--db", "@DB@", *extra)
+
+
+R = {"files": {"m.yaml": GOOD}}  # the good manifest, for cases about something else
+EVAL = ("eval", "--checkpoint", "ck/checkpoints/last.pt", "--db", "@DB@")  # see _checkpoint
+
+CASES = [
+    # --- malformed YAML and unknown or mistyped keys ------------------------------------------
+    Case("yaml-unclosed-flow", ablate(), ("m.yaml:4:", "not valid YAML", "fix the syntax"),
+         files={"m.yaml": "version: 1\nexperiments:\n  tiny: {runs: [\n"}),
+    Case("yaml-tab-indent", ablate(), ("m.yaml:2:", "not valid YAML", "cannot start any token"),
+         files={"m.yaml": "version: 1\n\texperiments: {}\n"}),
+    Case("yaml-empty-file", ablate(), ("m.yaml:1:", "expected a mapping", "found an empty file"),
+         files={"m.yaml": ""}),
+    Case("yaml-top-level-list", ablate(), ("m.yaml:1:", "expected a mapping", "found list"),
+         files={"m.yaml": "- tiny\n- ce\n"}),
+    Case("yaml-duplicate-key", ablate(),
+         ("m.yaml:11:", "duplicate key 'experiments.tiny.runs.r'", "first on line 10"),
+         files={"m.yaml": tiny("{loss: {name: ce}}") + "      r: {loss: {name: bce}}\n"}),
+    # The safe loader does not construct Python objects: the tag is ignored, print never runs.
+    Case("yaml-python-object-tag", ablate(),
+         ("m.yaml:10:", "experiments.tiny.runs.r", "expected a mapping", "found ['PAYLOAD RAN']"),
+         files={"m.yaml": tiny('!!python/object/apply:print ["PAYLOAD RAN"]')}),
+    Case("key-unknown-top-level", ablate(),
+         ("m.yaml:2:", "expected a known key (defaults, experiments, version)",
+          "found 'experimentz'"),
+         files={"m.yaml": GOOD.replace("experiments:", "experimentz:")}),
+    Case("key-unknown-loss-option", ablate(),
+         ("m.yaml:10:", "run 'r': loss.radiuss", "expected a known key", "found 'radiuss'"),
+         files={"m.yaml": tiny("{loss: {name: rmi, radiuss: 3}}")}),
+    Case("key-mistyped-value", ablate(),
+         ("m.yaml:10:", "train.iterations", "expected an integer", "found 'ten'"),
+         files={"m.yaml": tiny("{loss: {name: ce}, train: {iterations: ten}}")}),
+    Case("key-unknown-in-set", ablate("--set", "loss.radiuss=3"),
+         ("--set loss.radiuss=3", "loss.radiuss", "expected a known key", "found 'radiuss'"), **R),
+    Case("set-without-value", ablate("--set", "loss.radius"),
+         ("--set 'loss.radius'", "expected KEY=VALUE"), **R),
+    Case("unknown-experiment", ablate(experiment="nope"),
+         ("m.yaml", "no experiment 'nope'", "defines: tiny"), **R),
+    Case("unknown-loss", ablate(),
+         ("m.yaml:10:", "loss", "one of 'ce', 'bce', 'rmi', 'aaf'", "found 'dice'"),
+         files={"m.yaml": tiny("{loss: {name: dice}}")}),
+    Case("unknown-backbone", ablate(),
+         ("m.yaml:10:", "model.backbone", "'resnet18', 'resnet50' or 'resnet101'",
+          "found 'resnet34'"),
+         files={"m.yaml": tiny("{loss: {name: ce}, model: {backbone: resnet34}}")}),
+    Case("set-iterations-not-a-number", ablate("--set", "train.iterations=many"),
+         ("--set train.iterations=many", "train.iterations", "an integer", "found 'many'"), **R),
+    Case("batch-size-1", ablate("--set", "train.batch_size=1"),
+         ("train.batch_size", "expected a number >= 2", "found 1"), **R),
+    Case("warmup-not-below-iterations", ablate("--set", "train.warmup_iters=5"),
+         ("train.warmup_iters (5) must be smaller than train.iterations (1)",), **R),
+    Case("manifest-missing", ablate(manifest_file="nope.yaml"),
+         ("nope.yaml", "manifest not found"), **R),
+    # --- impossible loss options --------------------------------------------------------------
+    Case("rmi-radius-0", ablate(), ("m.yaml:10:", "loss.radius", ">= 1", "found 0"),
+         files={"m.yaml": tiny("{loss: {name: rmi, radius: 0}}")}),
+    Case("rmi-radius-11", ablate(), ("m.yaml:10:", "loss.radius", "<= 10", "found 11"),
+         files={"m.yaml": tiny("{loss: {name: rmi, radius: 11}}")}),
+    Case("rmi-pool-size-0", ablate(), ("m.yaml:10:", "loss.pool_size", ">= 1", "found 0"),
+         files={"m.yaml": tiny("{loss: {name: rmi, pool_size: 0}}")}),
+    Case("rmi-pool-median", ablate(),
+         ("m.yaml:10:", "loss.pool", "one of 'avg', 'max' or 'nearest'", "found 'median'"),
+         files={"m.yaml": tiny("{loss: {name: rmi, pool: median}}")}),
+    Case("rmi-stride-not-pool-size", ablate(),
+         ("m.yaml:10:", "loss.stride must equal loss.pool_size", "found stride 3 and pool_size 2"),
+         files={"m.yaml": tiny("{loss: {name: rmi, pool_size: 2, stride: 3}}")}),
+    # --- checkpoints --------------------------------------------------------------------------
+    Case("checkpoint-missing", ("eval", "--checkpoint", "nope.pt", "--db", "@DB@"),
+         ("nope.pt", "no such checkpoint file")),
+    Case("checkpoint-foreign-model", EVAL,
+         ("ck/checkpoints/last.pt is foreign", "expected weights for deeplabv3/resnet18 with 10",
+          "found deeplabv3/resnet50"), setup="foreign_checkpoint"),
+    Case("checkpoint-not-from-rmi", EVAL,
+         ("is not an rmi training checkpoint", "found ['weight']"), setup="plain_state_dict"),
+    Case("checkpoint-not-a-torch-file", EVAL,
+         ("ck/checkpoints/last.pt is corrupt or not a PyTorch file",), setup="text_checkpoint"),
+    Case("checkpoint-runs-code-on-load", EVAL,
+         ("is corrupt or not a PyTorch file", "unsafe or unknown content", "Unsupported global"),
+         setup="code_checkpoint"),
+    Case("checkpoint-without-run-folder", ("eval", "--checkpoint", "loose/last.pt",
+                                           "--db", "@DB@"),
+         ("loose/last.pt", "no config.json in its run folder"), setup="loose_checkpoint"),
+    Case("eval-run-not-trained", ("eval", "tiny/ce", "--db", "@DB@"),
+         ("run 'tiny/ce' has no checkpoint", "status queued", "train it first")),
+    # --- databases ----------------------------------------------------------------------------
+    Case("db-newer-schema", ("status", "--db", "@DB@"),
+         ("schema is at revision 9999", "does not know", "upgrade rmi"),
+         db="newer.db", setup="newer_schema"),
+    Case("db-newer-schema-on-write", ablate(),
+         ("schema is at revision 9999", "does not know", "upgrade rmi"),
+         db="newer.db", setup="newer_schema", **R),
+    Case("db-not-a-database", ("status", "--db", "@DB@"),
+         ("notes.txt: not an SQLite database",), db="notes.txt", setup="not_a_database"),
+    Case("db-damaged", ("status", "--db", "@DB@"),
+         ("cannot open the database", "malformed", "restore a backup"),
+         db="damaged.db", setup="damaged_database"),
+    Case("db-is-a-folder", ("status", "--db", "@DB@"), ("is a folder, not a database file",),
+         db="folder.db", setup="folder_database"),
+    Case("db-folder-missing", ablate(), ("the folder", "nowhere", "does not exist"),
+         db="nowhere/rmi.db", **R),
+    Case("db-missing-for-a-reader", ("status", "--db", "@DB@"),
+         ("typo.db: no database file here", "check --db"), db="typo.db"),
+    Case("db-read-only-file", ("status", "--db", "@DB@"),
+         ("the database file is read-only", "chmod u+w"),
+         db="locked/rmi.db", setup="read_only_file", no_file_caps=True),
+    Case("db-read-only-folder", ablate(),
+         ("the folder", "locked is not writable", "rmi.db-wal"),
+         db="locked/rmi.db", setup="read_only_folder", no_file_caps=True, **R),
+    # --- command-line arguments ---------------------------------------------------------------
+    Case("cli-unknown-option", ("status", "--bogus", "--db", "@DB@"),
+         ("No such option: --bogus", "rmi --help")),
+    Case("cli-unknown-command", ("trian", "--db", "@DB@"),
+         ("No such command 'trian'", "Did you mean 'train'")),
+    Case("cli-bad-iters", ("crf", "--run", "tiny/ce", "--iters", "1,x", "--db", "@DB@"),
+         ("--iters", "expected comma-separated integers", "found '1,x'")),
+    Case("cli-zero-iters", ("crf", "--run", "tiny/ce", "--iters", "0", "--db", "@DB@"),
+         ("--iters", "expected positive integers", "found '0'")),
+    Case("cli-bad-status-format", ("status", "--format", "xml", "--db", "@DB@"),
+         ("--format", "expected rich, csv or json", "found 'xml'")),
+    Case("cli-bad-table-format", ("table", "-e", "tiny", "--format", "xml", "--db", "@DB@"),
+         ("unknown table format 'xml'", "known: rich, markdown, latex, csv, json")),
+    Case("cli-missing-experiment", ("ablate", "m.yaml", "--db", "@DB@"),
+         ("Missing option '--experiment'",), **R),
+    Case("cli-train-without-experiment", ("train", "m.yaml", "--db", "@DB@"),
+         ("m.yaml", "name the experiment with --experiment"), **R),
+    Case("cli-lease-zero", ("worker", "--lease", "0", "--db", "@DB@"),
+         ("Invalid value for '--lease'", "greater than or equal to 1")),
+    Case("cli-eval-without-target", ("eval", "--db", "@DB@"),
+         ("give a RUN or --checkpoint FILE",)),
+]  # fmt: skip
+
+
+# --- set-ups that write binary files ----------------------------------------------------------
+
+
+def _dataset(root: Path) -> Path:
+    return write_folder_dataset(root / "data")
+
+
+def no_class_list(root: Path) -> None:
+    (_dataset(root) / "classes.txt").unlink()
+
+
+def no_split_list(root: Path) -> None:
+    (_dataset(root) / "train.txt").unlink()
+
+
+def label_out_of_range(root: Path) -> None:
+    write_png(_dataset(root) / "labels" / "b.png", np.full((16, 16), 7, np.uint8))
+
+
+def size_mismatch(root: Path) -> None:
+    write_png(_dataset(root) / "labels" / "b.png", np.zeros((12, 16), np.uint8))
+
+
+def corrupt_image(root: Path) -> None:
+    (_dataset(root) / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 8)
+
+
+def _checkpoint(root: Path, state: object, *, config: bool = True) -> None:
+    import torch
+
+    from rmi_cli.config import RunConfig
+    from rmi_cli.manifest import manifest_from_text
+
+    run = manifest_from_text(GOOD).plan("tiny").runs[0]
+    folder = root / "ck"
+    (folder / "checkpoints").mkdir(parents=True)
+    if config:
+        (folder / "config.json").write_text(RunConfig.model_dump_json(run.config))
+    path = folder / "checkpoints" / "last.pt"
+    if isinstance(state, bytes):
+        path.write_bytes(state)
+    else:
+        torch.save(state, path)
+
+
+def foreign_checkpoint(root: Path) -> None:
+    signature = {"model": "deeplabv3", "backbone": "resnet50", "deep_stem": False}
+    state = {"format": 1, "iteration": 1, "config_hash": "0" * 16, "model": {}}
+    _checkpoint(root, state | {"signature": signature | {"num_classes": 10}})
+
+
+def plain_state_dict(root: Path) -> None:
+    import torch
+
+    _checkpoint(root, {"weight": torch.zeros(2)})
+
+
+def text_checkpoint(root: Path) -> None:
+    _checkpoint(root, b"model weights, honest\n")
+
+
+class _Payload:
+    """Unpickling this calls print: a weights_only load must refuse it, not run it."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return print, ("PAYLOAD RAN",)
+
+
+def code_checkpoint(root: Path) -> None:
+    _checkpoint(root, {"model": _Payload()})
+
+
+def loose_checkpoint(root: Path) -> None:
+    import torch
+
+    (root / "loose").mkdir()
+    torch.save({"format": 1}, root / "loose" / "last.pt")
+
+
+def newer_schema(root: Path) -> None:
+    import sqlite3
+
+    shutil.copy(root / "rmi.db", root / "newer.db")
+    with sqlite3.connect(root / "newer.db") as conn:
+        conn.execute("UPDATE rmi_schema_version SET version_num = '9999'")
+    conn.close()
+
+
+def not_a_database(root: Path) -> None:
+    (root / "notes.txt").write_text("results: see the lab book\n")
+
+
+def damaged_database(root: Path) -> None:
+    header = (root / "rmi.db").read_bytes()[:100]
+    (root / "damaged.db").write_bytes(header + bytes(range(256)) * 16)
+
+
+def folder_database(root: Path) -> None:
+    (root / "folder.db").mkdir()
+
+
+def read_only_file(root: Path) -> None:
+    (root / "locked").mkdir()
+    shutil.copy(root / "rmi.db", root / "locked" / "rmi.db")
+    (root / "locked" / "rmi.db").chmod(0o444)
+
+
+def read_only_folder(root: Path) -> None:
+    (root / "locked").mkdir()
+    shutil.copy(root / "rmi.db", root / "locked" / "rmi.db")
+    (root / "locked").chmod(0o555)
+
+
+SETUPS: dict[str, Callable[[Path], None]] = {
+    f.__name__: f
+    for f in (
+        no_class_list,
+        no_split_list,
+        label_out_of_range,
+        size_mismatch,
+        corrupt_image,
+        foreign_checkpoint,
+        plain_state_dict,
+        text_checkpoint,
+        code_checkpoint,
+        loose_checkpoint,
+        newer_schema,
+        not_a_database,
+        damaged_database,
+        folder_database,
+        read_only_file,
+        read_only_folder,
+    )
+}
+
+
+# --- the test ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database with an experiment queued (one run, not trained): what users point at."""
+    folder = tmp_path_factory.mktemp("template")
+    (folder / "m.yaml").write_text(GOOD)
+    result = rmi("ablate", "m.yaml", "-e", "tiny", "--workers", "0", "--db", "rmi.db", cwd=folder)
+    assert result.code == 0, result
+    return folder / "rmi.db"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, template_db: Path) -> Iterator[Path]:
+    shutil.copy(template_db, tmp_path / "rmi.db")
+    yield tmp_path
+    for path in [tmp_path, *tmp_path.rglob("*")]:  # undo the read-only cases' chmod
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+    remove_run_folders(tmp_path)
+
+
+def test_the_corpus_is_large_and_unique() -> None:
+    ids = [case.id for case in CASES] + [case.id for case in JOB_CASES]
+    assert len(ids) >= 30 and len(set(ids)) == len(ids)
+    assert all(case.setup is None or case.setup in SETUPS for case in [*CASES, *JOB_CASES])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_bad_input_is_refused_in_one_line(case: Case, workspace: Path) -> None:
+    for name, text in case.files.items():
+        (workspace / name).write_text(text)
+    if case.setup is not None:
+        SETUPS[case.setup](workspace)
+    db = workspace / case.db
+    existed = db.exists()
+    before = file_hash(db) if db.is_file() else None
+    argv = [arg.replace("@DB@", case.db) for arg in case.argv]
+    preexec = None
+    if case.no_file_caps and os.geteuid() == 0:
+        preexec = drop_file_capabilities
+    try:
+        result = rmi(*argv, cwd=workspace, preexec_fn=preexec)
+    except subprocess.SubprocessError as exc:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE, so chmod cannot stop root ({exc})")
+
+    assert result.code == case.code, result
+    assert "Traceback" not in result.err and "PAYLOAD RAN" not in result.out, result
+    # The one line is the whole of stderr.
+    (line,) = result.err_lines
+    assert line.startswith("error: "), result
+    missing = [word for word in case.words if word not in line]
+    assert missing == [], line
+    assert db.exists() == existed, "a database was created"
+    assert (file_hash(db) if db.is_file() else None) == before, "the database changed"
+
+
+# --- errors found while a job runs ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobCase:
+    """A run of the experiment `bad` that fails when it meets its data: the job is failed at
+    once (bad input fails the same way every time: no retry) with the error stored."""
+
+    id: str  # also the run's name
+    run: str  # the run's YAML; @ROOT@ is the case's dataset folder
+    words: tuple[str, ...]
+    setup: str | None = None
+
+
+JOB_CASES = [
+    # 16x16 crops average-pooled by 4 (padding 2) give 5x5 maps: no room for 6x6 regions.
+    JobCase("rmi-pooled-map-smaller-than-region",
+            "{loss: {name: rmi, pool: avg, pool_size: 4, radius: 6}}",
+            ("RMI needs a pooled map of at least R x R", "input 16x16", "gives 5x5", "R=6")),
+    JobCase("dataset-root-missing", FOLDER_RUN,
+            ("data root", "dataset-root-missing/data does not exist", "fix the path")),
+    JobCase("dataset-no-class-list", FOLDER_RUN, ("class-name list", "classes.txt", "not found"),
+            setup="no_class_list"),
+    JobCase("dataset-no-split-list", FOLDER_RUN, ("no split 'train'", "known splits: val"),
+            setup="no_split_list"),
+    JobCase("labels-outside-class-range", FOLDER_RUN,
+            ("labels/b.png holds values [7] outside [0, 3)", "not the void value 255"),
+            setup="label_out_of_range"),
+    JobCase("image-label-size-mismatch", FOLDER_RUN,
+            ("labels/b.png is 16x12 (WxH) but image", "images/b.png is 16x16", "the same size"),
+            setup="size_mismatch"),
+    JobCase("image-corrupt", FOLDER_RUN, ("image", "images/b.png cannot be decoded", "replace"),
+            setup="corrupt_image"),
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Batch:
+    result: Result
+    runs: dict[str, dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
+    """Every job case as one run of one experiment, beside a good run, queued and run by one
+    `rmi ablate` (one process: torch loads once; and one bad run must not stop the others)."""
+    folder = tmp_path_factory.mktemp("jobs")
+    runs = {"ok": "{loss: {name: ce}}"}
+    for case in JOB_CASES:
+        (folder / case.id).mkdir()
+        if case.setup is not None:
+            SETUPS[case.setup](folder / case.id)
+        runs[case.id] = case.run.replace("@ROOT@", str(folder / case.id / "data"))
+    (folder / "m.yaml").write_text(manifest(runs, name="bad"))
+    try:
+        result = rmi("ablate", "m.yaml", "-e", "bad", "--db", "rmi.db", cwd=folder, timeout=300)
+        yield Batch(result, runs_table(folder / "rmi.db"))
+    finally:
+        remove_run_folders(folder)
+
+
+def test_bad_runs_fail_and_the_others_still_run(batch: Batch) -> None:
+    result = batch.result
+    assert result.code == 1, result
+    assert "Traceback" not in result.err, result
+    assert batch.runs["bad/ok"]["status"] == "done"
+    failed = ", ".join(f"bad/{case.id}" for case in JOB_CASES)
+    assert result.err_lines[-1] == f"error: {len(JOB_CASES)} job(s) failed: {failed}"
+
+
+@pytest.mark.parametrize("case", JOB_CASES, ids=[case.id for case in JOB_CASES])
+def test_a_job_that_meets_bad_data_fails_with_its_error_stored(case: JobCase, batch: Batch) -> None:
+    (line,) = [line for line in batch.result.err_lines if f"run bad/{case.id} failed" in line]
+    assert line.startswith(f"error: run bad/{case.id} failed: ")
+    missing = [word for word in case.words if word not in line]
+    assert missing == [], line
+    run = batch.runs[f"bad/{case.id}"]
+    assert (run["status"], run["attempts"]) == ("failed", 1)
+    assert all(word in run["error"] for word in case.words), run["error"]
