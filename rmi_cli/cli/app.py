@@ -17,9 +17,9 @@ from rmi_cli import __version__
 from rmi_cli.cli.console import error_line, info
 from rmi_cli.errors import RmiError
 
+# No help= here: it would replace the callback's docstring, which holds the example.
 app = typer.Typer(
     name="rmi",
-    help="Region Mutual Information loss experiments: train, evaluate, post-process, tabulate.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -73,6 +73,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             error_line("interrupted")
             return 130
         raise
+    finally:
+        from rmi_cli.cli.options import close_databases
+
+        close_databases()
     return result if isinstance(result, int) else 0
 
 

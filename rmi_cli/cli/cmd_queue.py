@@ -16,7 +16,6 @@ from rmi_cli.cli.drain import DrainReport, drain, exit_for, worker_options
 from rmi_cli.cli.options import (
     DbOption,
     ExperimentOption,
-    FormatOption,
     ManifestArgument,
     RunsDirOption,
     SetOption,
@@ -83,7 +82,7 @@ def worker(
 
     Example: CUDA_VISIBLE_DEVICES=1 rmi worker --db postgresql://host/rmi -e voc-table3a
     """
-    database = open_db(db)
+    database = open_db(db, create=False)
     options = worker_options(database, runs, lease_s=lease, crf_workers=crf_workers)
     result = drain(database, options, experiment=experiment, max_jobs=max_jobs, wait=wait)
     info(f"[{options.worker}] done: {len(result.done)}, failed: {len(result.failed)}")
@@ -94,14 +93,14 @@ def worker(
 def status(
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Only this one."),
     run: str | None = typer.Option(None, "--run", help="One run (name or hash): full detail."),
-    fmt: str = FormatOption,
+    fmt: str = typer.Option("rich", "--format", "-f", help="Output format: rich, csv or json."),
     db: str | None = DbOption,
 ) -> None:
     """Show the queue: runs per status, stale jobs (lease expired), attempts and errors.
 
     Example: rmi status -e camvid-table4
     """
-    database = open_db(db)
+    database = open_db(db, create=False)
     if run is not None:
         views.print_run_detail(database, run, experiment)
         return

@@ -11,9 +11,12 @@ from rmi_cli.cli.app import app
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.options import DbOption, FormatOption, open_db
 from rmi_cli.cli.tables import default_kinds, write_atomically
+from rmi_cli.errors import UserError
 from rmi_cli.report import build_table, render
 
-db_app = typer.Typer(help="The result database: its schema version and upgrades.")
+db_app = typer.Typer(
+    help="The result database: its schema version and upgrades.\n\nExample: rmi db current"
+)
 app.add_typer(db_app, name="db")
 
 
@@ -39,11 +42,18 @@ def table(
 
     Example: rmi table -e camvid-table4 --kind per-class --reference --format markdown
     """
-    database = open_db(db)
+    database = open_db(db, create=False)
     records = store.evaluation_rows(database, experiment=experiment)
     runs = store.run_rows(database, experiment=experiment)
+    kinds = [kind] if kind else default_kinds(records)
+    if fmt in ("csv", "json") and len(kinds) > 1:
+        # Two CSV tables (or two JSON documents) one after the other parse as neither.
+        raise UserError(
+            f"--format {fmt} writes one table and experiment {experiment!r} has "
+            f"{len(kinds)}; choose one with --kind ({' or '.join(kinds)})"
+        )
     texts = []
-    for name in [kind] if kind else default_kinds(records):
+    for index, name in enumerate(kinds):
         options = {"runs": runs, "split": split, "reference": reference}
         if name == "ablation":
             options |= {"rows": rows, "cols": cols}
@@ -52,12 +62,16 @@ def table(
         if name == "methods":
             options["memory"] = memory
         rendered = render(build_table(name, records, **options), fmt)
-        if output is None:
-            out_console().print(rendered, markup=False)
-        else:
+        if output is not None:
             texts.append(rendered if isinstance(rendered, str) else _plain(rendered))
+        elif isinstance(rendered, str):
+            # The text ends with its own newline (a CSV file must not end with an empty row);
+            # one blank line separates tables.
+            out_console().print(("\n" if index else "") + rendered, markup=False, end="")
+        else:
+            out_console().print(rendered)
     if output is not None:
-        write_atomically(output, "\n\n".join(texts) + "\n")
+        write_atomically(output, "\n".join(texts))
         info(f"wrote {output}")
 
 

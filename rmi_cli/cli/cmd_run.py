@@ -33,7 +33,13 @@ def train(
     """
     plan = lookup.single_run_plan(manifest, experiment, run, overrides or [])
     database = open_db(db)
-    (name, queued), *_ = enqueue_plan(database, plan).jobs
+    report = enqueue_plan(database, plan)
+    (name, queued), *_ = report.jobs
+    if report.repointed:
+        info(
+            f"{plan.name}/{name}: configuration changed; the experiment now uses this run "
+            f"(the old run stays in the database)"
+        )
     if queued.status == "done":
         info(f"{plan.name}/{name} is already done (config {queued.config_hash}); see rmi table")
         return
@@ -56,10 +62,11 @@ def evaluate(
 
     Example: rmi eval quickstart/rmi --split test
     """
-    from rmi_cli.engine import evaluate_run
-
     database = open_db(db)
     target = lookup.evaluation_target(database, runs, run, checkpoint)
+    # torch loads in seconds: only once the arguments are known to be good.
+    from rmi_cli.engine import evaluate_run
+
     result = evaluate_run(
         target.config,
         checkpoint=target.checkpoint,
@@ -69,10 +76,13 @@ def evaluate(
         max_images=max_images,
     )
     views.print_scores(result, target.label)
-    if target.run_id is not None:
+    if max_images is not None:
+        # A subset's scores must not replace the run's evaluation of the whole split.
+        info(f"not stored: --max-images {max_images} evaluates part of the split")
+    elif target.run_id is not None:
         store_evaluation(database, target.run_id, result)
     else:
-        info("not stored: no run in the database has this checkpoint's configuration")
+        info(f"not stored: {target.not_stored}")
 
 
 @app.command()
@@ -90,7 +100,7 @@ def crf(
 
     Example: rmi crf --run camvid-table4/ce-deeplabv3-s0 --iters 1,5,10 --workers 16
     """
-    database = open_db(db)
+    database = open_db(db, create=False)
     params = CRFConfig(iters=parse_ints(iters, "--iters"))
     job = lookup.queue_crf(database, run, params, split)
     if job.status == "done":

@@ -25,6 +25,11 @@ def single_run_plan(
     if manifest is None:
         if experiment or run:
             raise UserError("--experiment and --run need a MANIFEST argument before them")
+        if not overrides:
+            raise UserError(
+                "rmi train: give MANIFEST --experiment E --run R, or the run's settings with "
+                "--set (at least --set train.iterations=N); see rmi train --help"
+            )
         plan = manifest_from_text(f"experiments: {{{ADHOC}: {{}}}}", "--set").plan(ADHOC, overrides)
         only = dataclasses.replace(plan.runs[0], name=f"run-{plan.runs[0].config_hash[:8]}")
         return dataclasses.replace(plan, runs=(only,), crf_steps=())
@@ -63,8 +68,9 @@ class EvaluationTarget:
     config: RunConfig
     checkpoint: Path
     workdir: Path
-    run_id: int | None
+    run_id: int | None  # where the result is stored; None: printed only
     label: str
+    not_stored: str = "no run in the database has this checkpoint's configuration"
 
 
 def evaluation_target(
@@ -89,7 +95,8 @@ def evaluation_target(
             f"(rmi train / rmi worker) or pass --runs-dir where its run folder lives"
         )
     config = RunConfig.model_validate(job.config)
-    return EvaluationTarget(config, path, workdir, job.id, f"{row['experiment']}/{row['name']}")
+    label = f"{row['experiment']}/{row['name']}"
+    return _stored_if_final(EvaluationTarget(config, path, workdir, job.id, label), job)
 
 
 def _checkpoint_target(database: store.Database, checkpoint: Path) -> EvaluationTarget:
@@ -107,8 +114,24 @@ def _checkpoint_target(database: store.Database, checkpoint: Path) -> Evaluation
     except (ValueError, OSError) as exc:
         raise ConfigError(f"{config_file}: not a valid run configuration ({exc})") from None
     known = [r for r in store.run_rows(database) if r["config_hash"] == config.canonical_hash()]
-    run_id = known[0]["run_id"] if known else None
-    return EvaluationTarget(config, checkpoint, workdir, run_id, str(checkpoint))
+    job = store.get_job(database, known[0]["run_id"]) if known else None
+    run_id = job.id if job is not None else None
+    target = EvaluationTarget(config, checkpoint, workdir, run_id, str(checkpoint))
+    return target if job is None else _stored_if_final(target, job)
+
+
+def _stored_if_final(target: EvaluationTarget, job: store.Job) -> EvaluationTarget:
+    """The target, printed only unless it holds the run's final weights: an intermediate or
+    unfinished checkpoint's scores must not replace the run's stored evaluation."""
+    final = Path(job.checkpoint_path) if job.checkpoint_path else None
+    if final is not None and target.checkpoint.name in (final.name, "last.pt"):
+        return target
+    state = f"its final checkpoint is {final.name}" if final else "its training has not finished"
+    return dataclasses.replace(
+        target,
+        run_id=None,
+        not_stored=f"{target.checkpoint.name} is not the run's result ({state})",
+    )
 
 
 def queue_crf(

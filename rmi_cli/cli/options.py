@@ -35,9 +35,24 @@ FormatOption = typer.Option(
 )
 
 
-def open_db(target: str | None) -> store.Database:
-    """Open (or create at head) the database; refuses an out-of-date schema."""
-    return store.open_database(target)
+# Databases this command opened; `close_databases` closes them when the command ends.
+_opened: list[store.Database] = []
+
+
+def open_db(target: str | None, *, create: bool = True) -> store.Database:
+    """Open the database (with `create`, create it at head when missing); refuses an
+    out-of-date schema. Commands that only read pass `create=False`, so that a mistyped --db
+    is an error instead of a new, empty file."""
+    database = store.open_database(target, create=create)
+    _opened.append(database)
+    return database
+
+
+def close_databases() -> None:
+    """Close what `open_db` opened: SQLite folds its WAL back into the file, and a caller that
+    runs commands in-process (tests, notebooks) keeps no connection pool alive."""
+    while _opened:
+        _opened.pop().close()
 
 
 def runs_dir(database: store.Database, explicit: Path | None) -> Path:

@@ -66,7 +66,12 @@ def print_enqueued(report: store.EnqueueReport) -> None:
     parts.append(f"{len(waiting)} already queued, running or failed")
     info(f"{report.experiment}: " + ", ".join(parts))
     if report.repointed:
-        info(f"configuration changed for: {', '.join(report.repointed)} (new runs queued)")
+        # The new configuration may be queued now or done already (under another experiment,
+        # or before a switch back): the counts above say which.
+        info(
+            f"configuration changed for: {', '.join(report.repointed)} (the experiment now uses "
+            f"the runs of the new configuration; the old runs stay in the database)"
+        )
 
 
 def print_status(database: store.Database, experiment: str | None, fmt: str) -> None:
@@ -95,7 +100,7 @@ def print_experiment_status(database: store.Database, experiment: str) -> None:
 def print_run_detail(database: store.Database, ref: str, experiment: str | None) -> None:
     """Everything about one run: state, full error, metrics and evaluations."""
     rows = store.run_rows(database, experiment=experiment)
-    matches = [r for r in rows if ref in (r["name"], r["config_hash"]) or _prefix(r, ref)]
+    matches = [r for r in rows if ref in _names(r) or _prefix(r, ref)]
     if not matches:
         raise UserError(f"no run {ref!r}; `rmi status` lists the runs and their hashes")
     row = matches[0]
@@ -114,6 +119,25 @@ def print_run_detail(database: store.Database, ref: str, experiment: str | None)
             f"{last['loss']:.4f}, lr {last['lr']:.2e}, {last['images_per_s']:.1f} images/s",
             markup=False,
         )
+    _print_evaluations(database, row)
+
+
+def _print_evaluations(database: store.Database, row: dict[str, Any]) -> None:
+    # The stored scores are read per experiment; a run outside every experiment has none.
+    if row["experiment"] is None:
+        return
+    for evaluation in store.evaluation_rows(database, experiment=row["experiment"]):
+        if evaluation["run_id"] == row["run_id"]:
+            out_console().print(
+                f"evaluation {evaluation['split']}/{evaluation['postprocess']}: mIoU "
+                f"{100 * evaluation['miou']:.2f} on {evaluation['num_images']} images",
+                markup=False,
+            )
+
+
+def _names(row: dict[str, Any]) -> tuple[str, ...]:
+    # `rmi status` lists runs as experiment/name, so that form must find them too.
+    return (row["name"], row["config_hash"], f"{row['experiment']}/{row['name']}")
 
 
 def _prefix(row: dict[str, Any], ref: str) -> bool:

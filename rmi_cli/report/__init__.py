@@ -28,8 +28,9 @@ TABLES: dict[str, Callable[..., ReportTable]] = {
 }
 
 
-def build_table(kind: str, rows: Sequence[Mapping[str, Any]], **options: Any) -> ReportTable:
-    """`TABLES[kind](rows, **options)`; an unknown kind is a `UserError` naming the known."""
+def build_table(kind: str, rows: Sequence[Mapping[str, Any]], /, **options: Any) -> ReportTable:
+    """`TABLES[kind](rows, **options)`; an unknown kind is a `UserError` naming the known.
+    `rows` is positional-only: the ablation table takes a `rows=` option of its own."""
     if kind not in TABLES:
         raise UserError(f"unknown table kind {kind!r}; known: {', '.join(TABLES)}")
     return TABLES[kind](rows, **options)

@@ -1,0 +1,187 @@
+"""`rmi table`: every kind in every format, --output, and the paper's rows only beside results
+on the dataset and split their table belongs to."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from cli_kit import EXPERIMENT, REPO, Rmi, Workspace, fill_with_made_up_results
+
+from rmi_cli.cli.app import run
+
+FORMATS = ("rich", "markdown", "latex", "csv", "json")
+LATEX = {"&": "\\&", "_": "\\_", "×": "$\\times$"}
+
+
+def latex(text: str) -> str:
+    """`text` as the LaTeX renderer escapes it (the characters these tables use)."""
+    return "".join(LATEX.get(char, char) for char in text)
+
+
+@pytest.fixture(scope="session")
+def paper_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """voc-table1 and voc-table3a of the shipped manifest, queued by `rmi ablate --workers 0`,
+    with made-up VOC val results stored as a worker would (nothing is trained)."""
+    db = tmp_path_factory.mktemp("paper") / "rmi.db"
+    for experiment in ("voc-table1", "voc-table3a"):
+        args = ["ablate", str(REPO / "experiments.yaml"), "-e", experiment, "--workers", "0"]
+        assert run([*args, "--db", str(db)]) == 0
+    fill_with_made_up_results(db)
+    return db
+
+
+def check_format(fmt: str, text: str, title: str, labels: list[str]) -> None:
+    """The output is well-formed in its format and holds the table's title and row labels."""
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert [row["label"] for row in rows] == labels
+        return
+    if fmt == "json":
+        table = json.loads(text)
+        assert table["title"] == title
+        assert [row["label"] for row in table["records"]] == labels
+        return
+    if fmt == "markdown":
+        assert text.startswith(f"**{title}**\n\n| ")
+        assert "| :--- |" in text
+    elif fmt == "latex":
+        assert text.startswith("\\begin{table}")
+        assert text.rstrip().endswith("\\end{table}")
+        assert f"\\caption{{{latex(title)}}}" in text
+    else:
+        assert text.startswith(f"{title}\n┏")
+    for label in labels:
+        assert (latex(label) if fmt == "latex" else label) in text, label
+
+
+TINY_LABELS = ["CE", "CE & CRF-1", "RMI"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_methods_table(trained: Workspace, rmi: Rmi, fmt: str) -> None:
+    result = rmi("table", "-e", EXPERIMENT, "-k", "methods", "-f", fmt, "--db", trained.db)
+    assert result.code == 0, str(result)
+    assert result.err == ""
+    check_format(fmt, result.out, "tiny: methods on val", TINY_LABELS)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_per_class_table(trained: Workspace, rmi: Rmi, fmt: str) -> None:
+    result = rmi("table", "-e", EXPERIMENT, "-k", "per-class", "-f", fmt, "--db", trained.db)
+    assert result.code == 0, str(result)
+    labels = ["CE", "CE & CRF-1 (best of 1)", "RMI"]
+    check_format(fmt, result.out, "tiny: per-class IoU on val", labels)
+    for name in ("sky", "road", "person"):
+        assert name in result.out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_ablation_table(paper_db: Path, rmi: Rmi, fmt: str) -> None:
+    result = rmi("table", "-e", "voc-table3a", "-k", "ablation", "-f", fmt, "--db", paper_db)
+    assert result.code == 0, str(result)
+    title = "voc-table3a: ablation loss.pool × loss.pool_size on val"
+    check_format(fmt, result.out, title, ["nearest", "max", "avg"])
+
+
+def test_grid_experiments_default_to_the_ablation_table(paper_db: Path, rmi: Rmi) -> None:
+    result = rmi("table", "-e", "voc-table3a", "-f", "markdown", "--db", paper_db)
+    assert result.code == 0, str(result)
+    assert result.out.startswith("**voc-table3a: ablation loss.pool × loss.pool_size on val**")
+    assert "methods on" not in result.out
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex"])
+def test_two_tables_are_separated_by_one_blank_line(trained: Workspace, rmi: Rmi, fmt: str) -> None:
+    result = rmi("table", "-e", EXPERIMENT, "-f", fmt, "--db", trained.db)
+    assert result.code == 0, str(result)
+    first, second = result.out.split("\n\n\\begin" if fmt == "latex" else "\n\n**")
+    assert "methods on val" in first and "per-class IoU on val" in second
+    assert result.out.endswith("\n") and not result.out.endswith("\n\n")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_machine_formats_want_one_kind(trained: Workspace, rmi: Rmi, fmt: str) -> None:
+    result = rmi("table", "-e", EXPERIMENT, "-f", fmt, "--db", trained.db)
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        f"error: --format {fmt} writes one table and experiment 'tiny' has 2; choose one with "
+        f"--kind (methods or per-class)\n"
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_output_file_holds_what_stdout_would(
+    trained: Workspace, rmi: Rmi, tmp_path: Path, fmt: str
+) -> None:
+    args = ("table", "-e", EXPERIMENT, "-k", "methods", "-f", fmt, "--db", trained.db)
+    printed = rmi(*args)
+    target = tmp_path / f"table.{fmt}"
+    result = rmi(*args, "--output", target)
+    assert result.code == 0, str(result)
+    assert (result.out, result.err) == ("", f"wrote {target}\n")
+    if fmt == "rich":  # the file is plain text: no colour codes, the same box drawing
+        assert "\x1b[" not in target.read_text()
+        assert target.read_text().splitlines()[0].strip() == "tiny: methods on val"
+    else:
+        assert target.read_text() == printed.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no temporary left
+
+
+def test_output_replaces_a_file_and_refuses_a_folder(
+    trained: Workspace, rmi: Rmi, tmp_path: Path
+) -> None:
+    target = tmp_path / "table.md"
+    target.write_text("old")
+    args = ("table", "-e", EXPERIMENT, "-k", "methods", "-f", "markdown", "--db", trained.db)
+    assert rmi(*args, "-o", target).code == 0
+    assert target.read_text().startswith("**tiny: methods on val**")
+    result = rmi(*args, "-o", tmp_path)
+    assert result.code == 2
+    assert result.err == (
+        f"error: --output {tmp_path}: is a folder; give a file name such as table.md\n"
+    )
+
+
+def test_reference_rows_beside_voc_val_methods(paper_db: Path, rmi: Rmi) -> None:
+    result = rmi("table", "-e", "voc-table1", "-k", "methods", "--reference", "-f", "csv",
+                 "--db", paper_db)  # fmt: skip
+    assert result.code == 0, str(result)
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    paper = [(row["group"], row["label"], row["miou"]) for row in rows if row["source"] == "paper"]
+    assert ("DeepLabv3", "RMI (paper)", "78.71") in paper
+    assert ("DeepLabv3+", "CE & CRF-1 (paper)", "78.9") in paper
+    # Each paper row comes right after our row of the same group and method.
+    labels = [row["label"] for row in rows[:4]]
+    assert labels == ["CE", "CE (paper)", "BCE", "BCE (paper)"]
+
+
+def test_no_reference_rows_on_the_wrong_split_or_dataset(
+    paper_db: Path, trained: Workspace, rmi: Rmi
+) -> None:
+    # Table 2 (per-class VOC) is on the test set: VOC val results get no paper rows.
+    result = rmi("table", "-e", "voc-table1", "-k", "per-class", "--reference", "-f", "markdown",
+                 "--db", paper_db)  # fmt: skip
+    assert result.code == 0, str(result)
+    assert "(paper)" not in result.out.split("\n\n")[1]
+    assert "No paper rows: the paper reports these results in Table 2 (PASCAL VOC 2012 test)" in (
+        result.out
+    )
+    # Synthetic scenes are no dataset of the paper.
+    result = rmi("table", "-e", EXPERIMENT, "-k", "methods", "--reference", "-f", "markdown",
+                 "--db", trained.db)  # fmt: skip
+    assert result.code == 0, str(result)
+    assert "(paper)" not in result.out.split("\n\n")[1]
+    assert "No paper rows:" in result.out
+
+
+def test_reference_rows_in_the_ablation_grid(paper_db: Path, rmi: Rmi) -> None:
+    result = rmi("table", "-e", "voc-table3a", "--reference", "-f", "csv", "--db", paper_db)
+    assert result.code == 0, str(result)
+    rows = {row["label"]: row for row in csv.DictReader(io.StringIO(result.out))}
+    assert list(rows) == ["nearest", "nearest (paper)", "max", "max (paper)", "avg", "avg (paper)"]
+    assert rows["avg (paper)"]["loss.pool_size=4"] == "78.71"
+    assert rows["max (paper)"]["loss.pool_size=2"] == ""  # not reported
