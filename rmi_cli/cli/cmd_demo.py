@@ -12,6 +12,7 @@ from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.drain import drain, exit_for, worker_options
 from rmi_cli.cli.options import DbOption, RunsDirOption, open_db
 from rmi_cli.cli.queueing import enqueue_plan
+from rmi_cli.cli.tables import TableRequest
 from rmi_cli.cli.views import print_enqueued
 from rmi_cli.manifest import load_manifest
 from rmi_cli.report import build_table, render
@@ -39,9 +40,8 @@ def demo(
     records = store.evaluation_rows(database, experiment=EXPERIMENT)
     runs_rows = store.run_rows(database, experiment=EXPERIMENT)
     for spec in plan.tables:
-        options = {"runs": runs_rows, "split": spec.split}
-        if spec.kind != "ablation":
-            options["baseline"] = spec.baseline or "CE"
-        out_console().print(render(build_table(spec.kind, records, **options), "rich"))
+        request = TableRequest.from_spec(spec.model_dump(mode="json"))
+        table = build_table(request.kind, records, **request.options(runs_rows))
+        out_console().print(render(table, "rich"))
     info(f"results are in {database.url}; try: rmi table -e {EXPERIMENT} --format markdown")
     exit_for(report)

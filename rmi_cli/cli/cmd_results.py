@@ -10,7 +10,7 @@ from rmi_cli import db as store
 from rmi_cli.cli.app import app
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.options import DbOption, FormatOption, open_db
-from rmi_cli.cli.tables import default_kinds, write_atomically
+from rmi_cli.cli.tables import TableRequest, table_requests, write_atomically
 from rmi_cli.errors import UserError
 from rmi_cli.report import build_table, render
 
@@ -28,7 +28,9 @@ def table(
     ),
     fmt: str = FormatOption,
     reference: bool = typer.Option(False, "--reference", help="Add the paper's numbers."),
-    baseline: str = typer.Option("CE", help="The method the delta column compares with."),
+    baseline: str | None = typer.Option(
+        None, help="The method the delta column compares with (default: CE)."
+    ),
     split: str | None = typer.Option(None, help="Split (default: the experiment's only one)."),
     rows: str | None = typer.Option(None, help="Ablation: params key down the rows."),
     cols: str | None = typer.Option(None, help="Ablation: params key across the columns."),
@@ -38,30 +40,27 @@ def table(
 ) -> None:
     """Render the paper-style tables of an experiment from the database: mean ± std over seeds,
     the delta to a baseline, the best value per column in bold, and the measurement protocol
-    beneath every time and memory figure.
+    beneath every time and memory figure. Without --kind: the tables the experiment's manifest
+    declares (its `tables:` entries), else those its results suggest.
 
     Example: rmi table -e camvid-table4 --kind per-class --reference --format markdown
     """
     database = open_db(db, create=False)
     records = store.evaluation_rows(database, experiment=experiment)
     runs = store.run_rows(database, experiment=experiment)
-    kinds = [kind] if kind else default_kinds(records)
-    if fmt in ("csv", "json") and len(kinds) > 1:
+    flags = TableRequest(kind or "", split, rows, cols, baseline)
+    requests = table_requests(store.experiment_tables(database, experiment), records, flags, kind)
+    if fmt in ("csv", "json") and len(requests) > 1:
         # Two CSV tables (or two JSON documents) one after the other parse as neither.
+        names = " or ".join(dict.fromkeys(request.kind for request in requests))
         raise UserError(
             f"--format {fmt} writes one table and experiment {experiment!r} has "
-            f"{len(kinds)}; choose one with --kind ({' or '.join(kinds)})"
+            f"{len(requests)}; choose one with --kind ({names})"
         )
     texts = []
-    for index, name in enumerate(kinds):
-        options = {"runs": runs, "split": split, "reference": reference}
-        if name == "ablation":
-            options |= {"rows": rows, "cols": cols}
-        else:
-            options["baseline"] = baseline
-        if name == "methods":
-            options["memory"] = memory
-        rendered = render(build_table(name, records, **options), fmt)
+    for index, request in enumerate(requests):
+        options = request.options(runs, reference=reference, memory=memory)
+        rendered = render(build_table(request.kind, records, **options), fmt)
         if output is not None:
             texts.append(rendered if isinstance(rendered, str) else _plain(rendered))
         elif isinstance(rendered, str):

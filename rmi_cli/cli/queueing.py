@@ -22,14 +22,15 @@ def job_specs(plan: ExperimentPlan) -> list[store.JobSpec]:
 def enqueue_plan(
     database: store.Database, plan: ExperimentPlan, *, requeue_failed: bool = False
 ) -> store.EnqueueReport:
-    """Record the experiment and queue whatever of it is not queued or done already."""
+    """Record the experiment and queue whatever of it is not queued or done already. A plan
+    without a manifest (a CRF step queued by `rmi crf`) leaves what is stored about the
+    experiment as it is."""
+    about = None
+    if plan.manifest:
+        tables = [table.model_dump(mode="json", exclude_none=True) for table in plan.tables]
+        about = store.ExperimentInfo(plan.description, plan.manifest, tables)
     return store.enqueue_experiment(
-        database,
-        plan.name,
-        job_specs(plan),
-        description=plan.description,
-        manifest_path=plan.manifest,
-        requeue_failed=requeue_failed,
+        database, plan.name, job_specs(plan), about=about, requeue_failed=requeue_failed
     )
 
 

@@ -1,8 +1,10 @@
-"""Which tables `rmi table` shows by default, and writing them to a file."""
+"""Which tables `rmi table` shows (the manifest's, flags on top), and writing them to a file."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,56 @@ def default_kinds(records: Sequence[Mapping[str, Any]]) -> list[str]:
     if any(len(settings) > 1 for settings in per_method.values()):
         return ["ablation"]
     return ["methods", "per-class"]
+
+
+@dataclass(frozen=True)
+class TableRequest:
+    """One table to build: a manifest `tables:` entry, or the flags of `rmi table`."""
+
+    kind: str
+    split: str | None = None
+    rows: str | None = None
+    cols: str | None = None
+    baseline: str | None = None
+    title: str | None = None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> TableRequest:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in spec.items() if key in names})
+
+    def options(
+        self, runs: Sequence[Mapping[str, Any]], *, reference: bool = False, memory: bool = False
+    ) -> dict[str, Any]:
+        """The keyword arguments of `build_table(self.kind, records, ...)`."""
+        options: dict[str, Any] = {"runs": runs, "split": self.split, "reference": reference}
+        if self.title:
+            options["title"] = self.title
+        if self.kind == "ablation":
+            return options | {"rows": self.rows, "cols": self.cols}
+        options["baseline"] = self.baseline or "CE"
+        if self.kind == "methods":
+            options["memory"] = memory
+        return options
+
+
+def table_requests(
+    declared: Sequence[Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
+    flags: TableRequest | None,
+    kind: str | None,
+) -> list[TableRequest]:
+    """With --kind: that table alone, from the flags. Otherwise the experiment's declared
+    tables (its manifest's `tables:`), or the kinds its rows suggest; a flag that was given
+    (--split, --rows, --cols, --baseline) replaces the declared value in each."""
+    if kind is not None:
+        return [dataclasses.replace(flags or TableRequest(kind), kind=kind)]
+    chosen = [TableRequest.from_spec(spec) for spec in declared]
+    chosen = chosen or [TableRequest(name) for name in default_kinds(records)]
+    if flags is None:
+        return chosen
+    given = {k: v for k, v in dataclasses.asdict(flags).items() if k != "kind" and v is not None}
+    return [dataclasses.replace(request, **given) for request in chosen]
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -7,7 +7,7 @@ queued again; a `failed` one only when asked (`requeue_failed`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +41,15 @@ class JobSpec:
     priority: int = 0  # higher runs first
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     workdir: str | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """What the manifest says about an experiment besides its jobs."""
+
+    description: str = ""
+    manifest_path: str | None = None
+    tables: Sequence[Mapping[str, Any]] = ()  # its `tables:` entries, plain JSON values
 
 
 @dataclass(frozen=True)
@@ -82,19 +91,20 @@ def enqueue_experiment(
     name: str,
     jobs: Sequence[JobSpec],
     *,
-    description: str = "",
-    manifest_path: str | None = None,
+    about: ExperimentInfo | None = None,
     requeue_failed: bool = False,
 ) -> EnqueueReport:
     """Record the experiment and queue its jobs (train runs before the CRF steps that need
     them), in one transaction. Runs are matched to the experiment by name; a name whose
-    configuration changed is pointed at the new run (the old run stays in the database)."""
+    configuration changed is pointed at the new run (the old run stays in the database).
+    `about` (from its manifest) replaces what is stored about the experiment; without it (a CRF
+    step queued on its own, say) that stays as it was."""
     names = [job.name for job in jobs]
     if "" in names or len(set(names)) != len(names):
         raise ValueError(f"experiment {name!r}: every job needs a unique name; got {names}")
 
     def work(session: Session) -> EnqueueReport:
-        experiment = _experiment(session, name, description, manifest_path)
+        experiment = _experiment(session, name, about)
         members = {
             m.name: m
             for m in session.scalars(
@@ -131,16 +141,16 @@ def _set_member(
     return repointed
 
 
-def _experiment(
-    session: Session, name: str, description: str, manifest_path: str | None
-) -> Experiment:
+def _experiment(session: Session, name: str, about: ExperimentInfo | None) -> Experiment:
     experiment, _ = get_or_insert(
         session,
         select(Experiment).where(Experiment.name == name),
         lambda: Experiment(name=name),
     )
-    experiment.description = description
-    experiment.manifest_path = manifest_path
+    if about is not None:
+        experiment.description = about.description
+        experiment.manifest_path = about.manifest_path
+        experiment.tables_json = [dict(table) for table in about.tables] or None
     return experiment
 
 

@@ -35,6 +35,15 @@ def experiment_names(db: Database) -> list[str]:
         return list(session.scalars(select(Experiment.name).order_by(Experiment.name)))
 
 
+def experiment_tables(db: Database, name: str) -> list[dict[str, Any]]:
+    """The tables the experiment's manifest declares (`tables:` entries: kind, split, rows,
+    cols, baseline, title), in its order; empty when it declared none."""
+    with db.session() as session:
+        experiment_id = _experiment_id(session, db, name)
+        stored = session.get(Experiment, experiment_id).tables_json  # type: ignore[union-attr]
+        return [dict(table) for table in stored or ()]
+
+
 def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) -> list[dict]:
     """One dict per (run of the experiment x split x post-processing), in the experiment's run
     order, plain evaluation first, then CRF by iterations. Keys: experiment, run, run_id,

@@ -116,6 +116,9 @@ class Experiment(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     manifest_path: Mapped[str | None] = mapped_column(Text)
+    # The manifest's `tables:` entries (kind, split, rows, cols, baseline, title): what
+    # `rmi table` renders by default. None: the manifest declared none (the kinds are inferred).
+    tables_json: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     members: Mapped[list[Membership]] = relationship(

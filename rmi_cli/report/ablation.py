@@ -43,7 +43,7 @@ def choose_axes(
     if rows is None:
         raise UserError(
             f"ablation: the experiment varies {', '.join(varying)}; name the rows and columns "
-            "keys (rows: and cols: in the manifest's table entry)"
+            "keys (--rows and --cols, or rows: and cols: in the manifest's table entry)"
         )
     return rows, cols
 

@@ -44,6 +44,7 @@ experiments:
     crf: {on: ce, iters: [1]}
     tables:
       - {kind: methods}
+      - {kind: per-class}
 """
 
 

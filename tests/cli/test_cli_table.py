@@ -185,3 +185,35 @@ def test_reference_rows_in_the_ablation_grid(paper_db: Path, rmi: Rmi) -> None:
     assert list(rows) == ["nearest", "nearest (paper)", "max", "max (paper)", "avg", "avg (paper)"]
     assert rows["avg (paper)"]["loss.pool_size=4"] == "78.71"
     assert rows["max (paper)"]["loss.pool_size=2"] == ""  # not reported
+
+
+def test_the_manifest_declares_the_default_tables(tmp_path: Path, rmi: Rmi) -> None:
+    """`tables:` entries are stored with the experiment: `rmi table` renders them (title, rows
+    and columns as declared), flags replace what they name, and queueing the experiment again
+    from its manifest replaces the stored entries."""
+    shipped = (REPO / "experiments.yaml").read_text()
+    declared = "{kind: ablation, rows: loss.pool, cols: loss.pool_size, split: val}"
+    assert declared in shipped
+    flipped = "{kind: ablation, rows: loss.pool_size, cols: loss.pool, title: 'Table 3(a)'}"
+    manifest, db = tmp_path / "experiments.yaml", tmp_path / "rmi.db"
+    manifest.write_text(shipped.replace(declared, flipped))
+    args = ["ablate", str(manifest), "-e", "voc-table3a", "--workers", "0", "--db", str(db)]
+    assert run(args) == 0
+    fill_with_made_up_results(db)
+
+    result = rmi("table", "-e", "voc-table3a", "-f", "csv", "--db", db)
+    assert result.code == 0, str(result)
+    assert [row["label"] for row in csv.DictReader(io.StringIO(result.out))] == list("23456")
+    result = rmi("table", "-e", "voc-table3a", "-f", "markdown", "--db", db)
+    assert result.out.startswith("**Table 3(a)**\n"), str(result)
+
+    result = rmi("table", "-e", "voc-table3a", "-f", "csv", "--rows", "loss.pool", "--cols",
+                 "loss.pool_size", "--db", db)  # fmt: skip
+    assert [row["label"] for row in csv.DictReader(io.StringIO(result.out))] == [
+        "nearest", "max", "avg"
+    ]  # fmt: skip
+
+    manifest.write_text(shipped)
+    assert run([*args[:1], str(manifest), *args[2:]]) == 0
+    result = rmi("table", "-e", "voc-table3a", "-f", "markdown", "--db", db)
+    assert result.out.startswith("**voc-table3a: ablation loss.pool × loss.pool_size on val**")

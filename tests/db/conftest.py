@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from db_samples import NEXT_REVISION
 
 import rmi_cli.db.migrate as migrate
-from rmi_cli.db import Database, open_database
+from rmi_cli.db import Database, head_revision, open_database
 
 
 def _pg_bin() -> Path:
@@ -48,8 +49,8 @@ SECOND_REVISION = '''"""Test-only revision: a NOT NULL column with a default, in
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{next}"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -69,10 +70,11 @@ def downgrade():
 
 @pytest.fixture
 def two_revisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The real migrations plus a second, test-only revision "0002" that rebuilds `runs`."""
+    """The real migrations plus a test-only revision after the head that rebuilds `runs`."""
     folder = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0002_test_note.py").write_text(SECOND_REVISION)
+    text = SECOND_REVISION.replace("{next}", NEXT_REVISION).replace("{head}", head_revision())
+    (folder / "versions" / f"{NEXT_REVISION}_test_note.py").write_text(text)
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", folder)
     return folder
 

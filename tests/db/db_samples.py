@@ -14,6 +14,8 @@ from rmi_cli.records import (
     TrainResult,
 )
 
+NEXT_REVISION = "t900"  # the test-only revision after the real head (two_revisions)
+
 
 def train_spec(seed: int = 0, *, name: str | None = None, radius: int = 3, **kw: object) -> JobSpec:
     """A real, tiny RunConfig queued as a train job."""

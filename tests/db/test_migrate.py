@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from db_samples import eval_result, metrics, train_spec
+from db_samples import NEXT_REVISION, eval_result, metrics, train_spec
 from sqlalchemy import MetaData, Table, create_engine, update
 
 from rmi_cli.db import (
@@ -60,28 +60,31 @@ def test_upgrade_of_an_empty_database_creates_it(db_path: Path) -> None:
     assert count(db_path, VERSION_TABLE) == 1
 
 
-def populate_at_0001(db_path: Path) -> None:
+def populate_at_head(db_path: Path) -> str:
+    """A database at the real head (before the test-only revision), with rows; its revision."""
+    head = revisions()[-2]
     with open_database(str(db_path), check_schema=False) as db:
-        migrate_to(db, "0001")
+        migrate_to(db, head)
         report = enqueue_experiment(db, "e", [train_spec(seed) for seed in range(3)])
         run_id = report.jobs[0][1].run_id
         store_metrics(db, run_id, metrics(range(1, 11)))
         store_evaluation(db, run_id, eval_result())
+    return head
 
 
 def test_out_of_date_database_is_refused_until_upgraded(db_path: Path, two_revisions: Path) -> None:
-    populate_at_0001(db_path)
+    head = populate_at_head(db_path)
     with pytest.raises(SchemaOutOfDate) as caught:
         open_database(str(db_path))
     assert str(caught.value) == (
-        f"{db_path}: the database schema is at revision 0001, this version of rmi needs 0002; "
-        f"run `rmi db upgrade`"
+        f"{db_path}: the database schema is at revision {head}, this version of rmi needs "
+        f"{NEXT_REVISION}; run `rmi db upgrade`"
     )
     with open_database(str(db_path), check_schema=False) as db:
         report = upgrade(db)
-    assert (report.from_rev, report.to_rev) == ("0001", "0002")
+    assert (report.from_rev, report.to_rev) == (head, NEXT_REVISION)
     assert report.backup_path is not None
-    assert report.backup_path.name.startswith("rmi.db.bak-0001-")
+    assert report.backup_path.name.startswith(f"rmi.db.bak-{head}-")
     open_database(str(db_path)).close()
     # The upgraded file kept every row, including those below `runs`, which batch mode rebuilt.
     for table, rows in {"runs": 3, "train_metrics": 10, "evaluations": 1, "class_iou": 3}.items():
@@ -91,7 +94,7 @@ def test_out_of_date_database_is_refused_until_upgraded(db_path: Path, two_revis
     assert raw.execute("SELECT DISTINCT note FROM runs").fetchall() == [("none",)]
     raw.close()
     backup = sqlite3.connect(report.backup_path)
-    assert backup.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() == [("0001",)]
+    assert backup.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall() == [(head,)]
     backup.close()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from db_samples import NEXT_REVISION
 from sqlalchemy import Connection, MetaData, Table, insert, select
 
 from rmi_cli.db import VERSION_TABLE, head_revision, open_database, upgrade
@@ -172,7 +173,14 @@ def seed_0001(conn: Connection, t: Tables) -> None:
         conn.execute(insert(t[table]), values)
 
 
-SEEDERS: dict[str, Callable[[Connection, Tables], None]] = {"0001": seed_0001}
+def seed_0002(conn: Connection, t: Tables) -> None:
+    """0001's rows, the experiment with the tables its manifest declared."""
+    seed_0001(conn, t)
+    tables = [{"kind": "ablation", "rows": "loss.pool", "cols": "loss.pool_size", "split": "val"}]
+    conn.execute(t["experiments"].update().values(tables_json=tables))
+
+
+SEEDERS: dict[str, Callable[[Connection, Tables], None]] = {"0001": seed_0001, "0002": seed_0002}
 
 
 def seeder_for(revision: str) -> Callable[[Connection, Tables], None]:
@@ -222,6 +230,8 @@ def test_rows_survive_upgrading_from(revision: str, tmp_path: Path) -> None:
 
 
 def test_the_harness_catches_a_rebuilt_table(tmp_path: Path, two_revisions: Path) -> None:
-    """With a second revision that rebuilds `runs`, the 0001 rows must survive the rebuild."""
-    assert revisions() == ["0001", "0002"]
-    check_rows_survive_upgrade(tmp_path / "at-0001.db", "0001")
+    """With a revision after the head that rebuilds `runs`, every earlier revision's rows must
+    survive the rebuild."""
+    assert revisions()[-1] == NEXT_REVISION
+    for revision in revisions()[:-1]:
+        check_rows_survive_upgrade(tmp_path / f"at-{revision}.db", revision)

@@ -10,10 +10,12 @@ from db_samples import crf_spec, train_spec
 
 from rmi_cli.db import (
     Database,
+    ExperimentInfo,
     claim,
     complete,
     enqueue,
     enqueue_experiment,
+    experiment_tables,
     fail,
     get_job,
     heartbeat,
@@ -83,6 +85,18 @@ def test_a_changed_configuration_repoints_the_run_name(any_db: Database) -> None
     assert report.repointed == ("main",)
     assert status_counts(any_db, "e")["queued"] == 1
     assert status_counts(any_db)["queued"] == 2
+
+
+def test_what_the_manifest_says_is_replaced_only_by_a_manifest(any_db: Database) -> None:
+    tables = [{"kind": "ablation", "rows": "loss.radius", "title": "Table 3(b)"}]
+    about = ExperimentInfo("grid", "experiments.yaml", tables)
+    enqueue_experiment(any_db, "e", [train_spec(1, name="main")], about=about)
+    assert experiment_tables(any_db, "e") == tables
+    # A CRF step queued on its own (`rmi crf`) carries no manifest: the entries stay.
+    enqueue_experiment(any_db, "e", [crf_spec(train_spec(1), name="crf")])
+    assert experiment_tables(any_db, "e") == tables
+    enqueue_experiment(any_db, "e", [train_spec(1, name="main")], about=ExperimentInfo())
+    assert experiment_tables(any_db, "e") == []
 
 
 def test_claim_order_is_priority_then_age(any_db: Database) -> None:

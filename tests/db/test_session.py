@@ -151,13 +151,14 @@ def test_older_schema_is_refused_naming_the_upgrade_command(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     open_database(str(db_path)).close()
-    monkeypatch.setattr(migrate, "head_revision", lambda: "0002")
-    monkeypatch.setattr(migrate, "revisions", lambda: [head_revision(), "0002"])
+    head, known = head_revision(), migrate.revisions()
+    monkeypatch.setattr(migrate, "head_revision", lambda: "t900")
+    monkeypatch.setattr(migrate, "revisions", lambda: [*known, "t900"])
     before = snapshot(db_path.parent)
     with pytest.raises(SchemaOutOfDate) as caught:
         open_database(str(db_path))
     assert str(caught.value) == (
-        f"{db_path}: the database schema is at revision 0001, this version of rmi needs 0002; "
+        f"{db_path}: the database schema is at revision {head}, this version of rmi needs t900; "
         f"run `rmi db upgrade`"
     )
     assert snapshot(db_path.parent) == before
