@@ -1,4 +1,7 @@
-"""Shared fixtures: paths to the real CamVid copy, temporary databases."""
+"""Shared fixtures: paths to the real CamVid copy, temporary databases.
+
+The project's shared folder (the real CamVid copy, the paper's text) is `../shared` beside the
+checkout, or $RMI_SHARED; $RMI_TEST_CAMVID points at a CamVid copy elsewhere."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CAMVID = Path(os.environ.get("RMI_TEST_CAMVID", REPO.parent / "shared" / "data" / "camvid"))
+SHARED = Path(os.environ.get("RMI_SHARED", REPO.parent / "shared"))
+CAMVID = Path(os.environ.get("RMI_TEST_CAMVID", SHARED / "data" / "camvid"))
 
 
 @pytest.fixture(scope="session")

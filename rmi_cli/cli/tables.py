@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rmi_cli.engine.atomic import atomic_write_text
+from rmi_cli.atomic import atomic_write_text
 from rmi_cli.errors import UserError
 
 

@@ -16,14 +16,15 @@ from typing import Any
 
 import torch
 
+from rmi_cli.atomic import atomic_link, atomic_write_bytes
 from rmi_cli.config import ModelConfig
-from rmi_cli.engine.atomic import atomic_write_bytes
 from rmi_cli.errors import CheckpointError
 
 FORMAT_VERSION = 1
 LAST_NAME = "last.pt"
 KEEP_CHECKPOINTS = 3  # iter-<N>.pt files kept besides last.pt; older ones are deleted
 _ITER_FILE = re.compile(r"iter-(\d+)\.pt")
+_TEMP_FILE = re.compile(r"\.(?:iter-\d+|last)\.pt\..+\.tmp")
 _REQUIRED_KEYS = ("format", "iteration", "config_hash", "signature", "model")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -58,17 +59,19 @@ def save_checkpoint(
 ) -> Path:
     """Write `state` as `iter-<N>.pt` and `last.pt` in `directory`; return the iter file.
 
-    The state is serialised once and each file is replaced atomically, so a crash at any point
-    leaves the previous `last.pt` loadable. Only the newest `keep` iter files are kept.
+    The state is serialised and written once: `last.pt` is a hard link to the iter file (a
+    second copy where the file system has no hard links), and each name is replaced
+    atomically, so a crash at any point leaves the previous `last.pt` loadable. Only the newest
+    `keep` iter files are kept; temporary files a killed writer left behind are removed.
     """
     iteration = int(state["iteration"])
     buffer = io.BytesIO()
     torch.save({"format": FORMAT_VERSION, **state}, buffer)
-    data = buffer.getvalue()
-    iter_path = Path(directory) / f"iter-{iteration}.pt"
-    atomic_write_bytes(iter_path, data)
-    atomic_write_bytes(Path(directory) / LAST_NAME, data)
-    _prune(Path(directory), keep=max(1, keep))
+    directory = Path(directory)
+    iter_path = directory / f"iter-{iteration}.pt"
+    atomic_write_bytes(iter_path, buffer.getvalue())
+    atomic_link(iter_path, directory / LAST_NAME, fallback=buffer.getvalue())
+    _prune(directory, keep=max(1, keep))
     return iter_path
 
 
@@ -78,8 +81,13 @@ def _prune(directory: Path, *, keep: int) -> None:
         for path in directory.iterdir()
         if (match := _ITER_FILE.fullmatch(path.name))
     )
+    # Pruned iter files may be linked from last.pt: unlinking a name keeps the other.
     for _, path in numbered[:-keep]:
         path.unlink(missing_ok=True)
+    # One writer per run folder (the job's lease holder), so any temporary file is stale.
+    for path in directory.iterdir():
+        if _TEMP_FILE.fullmatch(path.name):
+            path.unlink(missing_ok=True)
 
 
 def latest_checkpoint(workdir: Path) -> Path | None:

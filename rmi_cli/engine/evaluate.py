@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rmi_cli.atomic import atomic_write_bytes, atomic_write_json
 from rmi_cli.config import RunConfig
 from rmi_cli.data import DatasetInfo, EvalSample, build_dataset, iter_eval
 from rmi_cli.engine import checkpoint as ckpt
-from rmi_cli.engine.atomic import atomic_write_bytes, atomic_write_json
 from rmi_cli.engine.fingerprint import environment_fingerprint
 from rmi_cli.engine.progress import TrainProgress
 from rmi_cli.engine.runtime import numerics, place_model, resolve_device, to_input

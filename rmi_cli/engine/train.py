@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rmi_cli.atomic import atomic_write_json
 from rmi_cli.config import RunConfig, loss_options
 from rmi_cli.data import build_dataset, build_train_stream
 from rmi_cli.engine import checkpoint as ckpt
-from rmi_cli.engine.atomic import atomic_write_json
 from rmi_cli.engine.fingerprint import environment_fingerprint
 from rmi_cli.engine.optim import build_optimizer, set_lr
 from rmi_cli.engine.progress import TrainClock, TrainProgress

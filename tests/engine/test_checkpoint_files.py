@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from rmi_cli import atomic
 from rmi_cli.config import ModelConfig
-from rmi_cli.engine import atomic
 from rmi_cli.engine import checkpoint as ckpt
 from rmi_cli.engine.rng import capture_rng_state, restore_rng_state, seed_everything
 from rmi_cli.errors import CheckpointError
@@ -57,6 +57,34 @@ def test_a_crash_mid_write_leaves_the_previous_last_intact(
     monkeypatch.undo()
     assert ckpt.load_checkpoint(tmp_path / "last.pt")["iteration"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iter-1.pt", "last.pt"]
+
+
+def test_last_is_the_iter_file_written_once(tmp_path: Path) -> None:
+    ckpt.save_checkpoint(tmp_path, _state(5))
+    assert (tmp_path / "last.pt").samefile(tmp_path / "iter-5.pt")
+    ckpt.save_checkpoint(tmp_path, _state(6), keep=1)  # prunes iter-5.pt; last.pt is iter-6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iter-6.pt", "last.pt"]
+    assert ckpt.load_checkpoint(tmp_path / "last.pt")["iteration"] == 6
+
+
+def test_without_hard_links_last_is_a_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(source: object, target: object) -> None:
+        raise OSError("hard links not supported (simulated)")
+
+    monkeypatch.setattr(atomic.os, "link", no_links)
+    ckpt.save_checkpoint(tmp_path, _state(3))
+    assert not (tmp_path / "last.pt").samefile(tmp_path / "iter-3.pt")
+    assert (tmp_path / "last.pt").read_bytes() == (tmp_path / "iter-3.pt").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iter-3.pt", "last.pt"]
+
+
+def test_temporary_files_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
+    stale = [".last.pt.k3x9_q.tmp", ".iter-40.pt.abc.tmp", ".last.pt.123.link.tmp"]
+    for name in stale:
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+    (tmp_path / "notes.tmp").write_text("not ours")
+    ckpt.save_checkpoint(tmp_path, _state(50))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iter-50.pt", "last.pt", "notes.tmp"]
 
 
 def test_missing_file(tmp_path: Path) -> None:

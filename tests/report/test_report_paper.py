@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from rmi_cli.report.methods import methods_table
 from rmi_cli.report.per_class import per_class_table
 from rmi_cli.report.table import format_cell
 
-PAPER = Path(__file__).resolve().parents[3] / "shared" / "paper" / "rmi-neurips2019.txt"
+SHARED = Path(os.environ.get("RMI_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+PAPER = SHARED / "paper" / "rmi-neurips2019.txt"
 NUMBER = r"\d+\.\d+"
 
 

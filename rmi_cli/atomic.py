@@ -34,6 +34,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_directory(path.parent)
 
 
+def atomic_link(source: Path, path: Path, *, fallback: bytes) -> None:
+    """Make `path` a hard link to `source`, replacing `path` atomically; where the file system
+    has no hard links, write `fallback` (the same bytes) to `path` atomically instead."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.link.tmp")
+    try:
+        temp.unlink(missing_ok=True)
+        os.link(source, temp)
+    except OSError:
+        atomic_write_bytes(path, fallback)
+        return
+    try:
+        temp.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    _fsync_directory(path.parent)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
