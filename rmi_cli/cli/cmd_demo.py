@@ -15,7 +15,6 @@ from rmi_cli.cli.queueing import enqueue_plan
 from rmi_cli.cli.tables import TableRequest
 from rmi_cli.cli.views import print_enqueued
 from rmi_cli.manifest import load_manifest
-from rmi_cli.report import build_table, render
 
 SHIPPED = Path(__file__).resolve().parents[2] / "experiments.yaml"
 EXPERIMENT = "quickstart"
@@ -39,6 +38,8 @@ def demo(
     report = drain(database, worker_options(database, runs), experiment=EXPERIMENT, wait=True)
     records = store.evaluation_rows(database, experiment=EXPERIMENT)
     runs_rows = store.run_rows(database, experiment=EXPERIMENT)
+    from rmi_cli.report import build_table, render  # pandas: only where a table is drawn
+
     for spec in plan.tables:
         request = TableRequest.from_spec(spec.model_dump(mode="json"))
         table = build_table(request.kind, records, **request.options(runs_rows))

@@ -12,7 +12,6 @@ from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.options import DbOption, FormatOption, open_db
 from rmi_cli.cli.tables import TableRequest, table_requests, write_atomically
 from rmi_cli.errors import UserError
-from rmi_cli.report import build_table, render
 
 db_app = typer.Typer(
     help="The result database: its schema version and upgrades.\n\nExample: rmi db current"
@@ -45,6 +44,8 @@ def table(
 
     Example: rmi table -e camvid-table4 --kind per-class --reference --format markdown
     """
+    from rmi_cli.report import build_table, render  # pandas: only where a table is drawn
+
     database = open_db(db, create=False)
     records = store.evaluation_rows(database, experiment=experiment)
     runs = store.run_rows(database, experiment=experiment)

@@ -19,7 +19,7 @@ from rmi_cli.cli.estimate import crf_estimate, format_duration, train_estimate
 from rmi_cli.errors import UserError
 from rmi_cli.manifest import ExperimentPlan
 from rmi_cli.records import EvalResult
-from rmi_cli.report.notes import protocol_text
+from rmi_cli.system import usable_cores
 
 STATUS_COLUMNS = ("name", "kind", "status", "attempts", "worker", "heartbeat", "error")
 
@@ -41,7 +41,8 @@ def print_plan(database: store.Database, plan: ExperimentPlan) -> None:
                       format_duration(cost.seconds), cost.basis)  # fmt: skip
     for step in plan.crf_steps:
         status = known.get(step.config_hash, "new")
-        cost = crf_estimate(step.target.config, step.split, max(step.crf.iters), workers=16)
+        # The CRF runs on the CPU cores of the worker's machine; assume one like this one.
+        cost = crf_estimate(step.target.config, step.split, max(step.crf.iters), usable_cores())
         table.add_row(step.name, f"{step.target.label} & CRF", step.target.group, "",
                       _skip(status), format_duration(cost.seconds), cost.basis)  # fmt: skip
     out_console().print(table)
@@ -197,6 +198,8 @@ def print_scores(result: EvalResult, label: str) -> None:
         info(f"excluded from mIoU (no pixels in prediction or truth): "
              f"{', '.join(scores.excluded_classes)}")  # fmt: skip
     if result.timing is not None:
+        from rmi_cli.report.notes import protocol_text  # pandas: not on every command's path
+
         t = result.timing
         info(
             f"inference {t.median_ms:.1f} ms median, {t.p90_ms:.1f} ms p90 per image: "

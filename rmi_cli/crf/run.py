@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -29,6 +28,7 @@ from rmi_cli.crf.worker import CRFJob, CRFWorker, init_pool_worker, run_pool_tas
 from rmi_cli.engine.progress import TrainProgress
 from rmi_cli.errors import DataError, Interrupted
 from rmi_cli.records import CRFResult, Fingerprint
+from rmi_cli.system import usable_cores
 
 _POLL_S = 0.25  # how often the parent checks `should_stop` while the pool works
 
@@ -139,8 +139,7 @@ def _pool_size(workers: int | None, images: int) -> int:
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1; found {workers}")
     if workers is None:
-        affinity = getattr(os, "sched_getaffinity", None)
-        workers = len(affinity(0)) if affinity else (os.cpu_count() or 1)
+        workers = usable_cores()
     return max(1, min(workers, images))
 
 
