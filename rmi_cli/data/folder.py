@@ -2,16 +2,16 @@
 
 ```
 root/
-  classes.txt        one class name per line, in label order (line 1 is label 0)
+  classes.yaml       the class names in label order: a YAML list (`[sky, road, car]`), or
+                     `names:` with such a list, or a mapping {0: sky, 1: road, ...}
+  (or classes.txt)   one class name per line, in label order (line 1 is label 0)
   images/<stem>.jpg  RGB images (.jpg, .jpeg, .png, .bmp, .tif, .tiff or .webp)
   labels/<stem>.png  one channel of class indices (8-bit grey or palette), 255 = void
   train.txt ...      one stem per line; every `<split>.txt` other than classes.txt is a split
 ```
 
-The class names are plain text rather than YAML so that the data layer needs no YAML parser
-(the layering rule keeps yaml out of it). Void is always 255 (`IGNORE_INDEX`): remap other void
-values when converting labels. Mean and std default to ImageNet's; set `data.mean`/`data.std`
-to the dataset's own when known.
+Void is always 255 (`IGNORE_INDEX`): remap other void values when converting labels. Mean and
+std default to ImageNet's; set `data.mean`/`data.std` to the dataset's own when known.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from rmi_cli.data.io import read_list, resolve_root
 from rmi_cli.errors import DataError
 
 CLASSES_FILE = "classes.txt"
+CLASSES_YAML = ("classes.yaml", "classes.yml")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -46,10 +47,14 @@ def build_folder(cfg: DataConfig, split: str) -> FileDataset:
 
 
 def folder_info(root: Path) -> DatasetInfo:
-    """Class names from classes.txt; splits from the other *.txt files."""
-    classes = root / CLASSES_FILE
-    hint = "a folder dataset lists its class names there, one per line, in label order"
-    names = [" ".join(fields) for fields in read_list(classes, what="class-name", hint=hint)]
+    """Class names from classes.yaml or classes.txt; splits from the other *.txt files."""
+    written = [root / name for name in CLASSES_YAML if (root / name).is_file()]
+    if written and (root / CLASSES_FILE).is_file():
+        raise DataError(
+            f"{root} has both {written[0].name} and {CLASSES_FILE}: keep one list of class names"
+        )
+    classes = written[0] if written else root / CLASSES_FILE
+    names = _yaml_names(classes) if written else _text_names(classes)
     if not names:
         raise DataError(f"class-name list {classes} is empty: write one class name per line")
     if len(names) > 255:
@@ -62,6 +67,45 @@ def folder_info(root: Path) -> DatasetInfo:
         std=IMAGENET_STD,
         splits=tuple(splits),
     )
+
+
+def _text_names(classes: Path) -> list[str]:
+    hint = (
+        "a folder dataset lists its class names there, one per line, in label order (or in "
+        "classes.yaml)"
+    )
+    return [" ".join(fields) for fields in read_list(classes, what="class-name", hint=hint)]
+
+
+def _yaml_names(classes: Path) -> list[str]:
+    import yaml  # here only: the rest of the data layer reads no YAML
+
+    expected = "expected a list of class names in label order, `names: [...]`, or {0: name, ...}"
+    try:
+        data = yaml.safe_load(classes.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"class-name list {classes} cannot be read ({reason}); {expected}"
+        ) from None
+    if isinstance(data, dict) and set(data) == {"names"}:
+        data = data["names"]
+    if isinstance(data, dict) and all(isinstance(key, int) for key in data):
+        if sorted(data) != list(range(len(data))):
+            raise DataError(
+                f"class-name list {classes}: the labels {sorted(data)} are not 0..{len(data) - 1}"
+                f"; number the classes from 0 without gaps"
+            )
+        data = [data[index] for index in range(len(data))]
+    if data is None:
+        data = []
+    if not isinstance(data, list) or not all(isinstance(n, str | int) for n in data):
+        raise DataError(f"class-name list {classes}: {expected}; found {type(data).__name__}")
+    names = [str(name).strip() for name in data]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DataError(f"class-name list {classes} names {', '.join(duplicates)} twice")
+    return names
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:

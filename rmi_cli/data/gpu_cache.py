@@ -19,6 +19,7 @@ from rmi_cli.data.base import Sample, SegmentationDataset
 from rmi_cli.data.batches import AugmentSettings, make_batch
 from rmi_cli.data.sampling import batch_plan
 from rmi_cli.data.transforms import normalize
+from rmi_cli.data.worker_errors import surface_worker_errors
 
 # "auto" caches when the decoded split needs at most this share of the free device memory,
 # leaving the rest to the model's activations.
@@ -46,7 +47,7 @@ class DeviceCache:
             generator=torch.Generator(),  # leave the global generator alone (exact resume)
         )
         images, labels = [], []
-        for sample in loader:
+        for sample in surface_worker_errors(loader):
             images.append(sample.image.to(device))
             labels.append(sample.label.to(device))
         return cls(images, labels)

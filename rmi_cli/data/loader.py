@@ -24,6 +24,7 @@ from rmi_cli.data.batches import AugmentSettings, make_batch
 from rmi_cli.data.gpu_cache import DeviceCache, choose_backend
 from rmi_cli.data.sampling import batch_plan
 from rmi_cli.data.transforms import normalize
+from rmi_cli.data.worker_errors import surface_worker_errors
 
 PREFETCH_BATCHES = 4  # per worker: enough to ride out one slow JPEG without idling the GPU
 
@@ -111,7 +112,7 @@ def _worker_stream(
         # global torch generator, and a resumed run's RNG stream would depend on the loader.
         generator=torch.Generator(),
     )
-    for images, labels in loader:
+    for images, labels in surface_worker_errors(loader):
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         yield normalize(images, settings.mean, settings.std), labels.long()
@@ -130,7 +131,7 @@ def iter_eval(
         collate_fn=_keep,
         generator=torch.Generator(),
     )
-    for sample in loader:
+    for sample in surface_worker_errors(loader):
         image = normalize(sample.image.to(device)[None], mean, std)
         label = sample.label.to(device).long()
         raw_image = np.ascontiguousarray(sample.image.permute(1, 2, 0).numpy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from PIL import Image
 
 from rmi_cli import config
 from rmi_cli.config import DataConfig
-from rmi_cli.data import DATASETS, build_dataset
+from rmi_cli.data import DATASETS, build_dataset, build_train_stream, iter_eval
+from rmi_cli.data.gpu_cache import DeviceCache
+from rmi_cli.data.worker_errors import worker_message
 from rmi_cli.errors import DataError
 
 
@@ -159,4 +162,77 @@ def test_missing_class_list(folder_tree: Path) -> None:
 def test_empty_class_list(folder_tree: Path) -> None:
     (folder_tree / "classes.txt").write_text("\n")
     with pytest.raises(DataError, match=r"class-name list .*classes\.txt is empty"):
+        build_dataset(folder_cfg(folder_tree), "train")
+
+
+@pytest.mark.parametrize("path", ["train stream", "evaluation", "device cache"])
+def test_a_worker_process_error_stays_one_line(folder_tree: Path, path: str) -> None:
+    """With loader workers the error is raised in another process; PyTorch re-raises it with the
+    worker's traceback as its message, and the user must still see only the line."""
+    label = stripes()
+    label[3, 3] = 7
+    for stem in ("x", "y", "z"):
+        write_label(folder_tree / "labels" / f"{stem}.png", label)
+    cfg = folder_cfg(folder_tree, workers=1, crop_size=8, gpu_cache="off")
+    dataset = build_dataset(cfg, "train")
+    with pytest.raises(DataError) as caught:
+        if path == "train stream":
+            next(build_train_stream(dataset, cfg, batch_size=2, seed=0))
+        elif path == "evaluation":
+            next(iter_eval(dataset, cfg))
+        else:
+            DeviceCache.build(dataset, torch.device("cpu"), workers=1)
+    message = str(caught.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    assert re.fullmatch(r"label .*[xy]\.png holds values \[7\] outside \[0, 3\) .*", message)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_an_error_that_is_not_from_a_worker_is_left_alone() -> None:
+    assert worker_message(DataError("label a.png holds values [7]")) is None
+    wrapped = DataError(
+        "Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+        'last):\n  File "x.py", line 1, in f\nrmi_cli.errors.DataError: label a.png: bad'
+    )
+    assert worker_message(wrapped) == "label a.png: bad"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[ground, tall grass, sky]\n",
+        "- ground\n- tall grass\n- sky\n",
+        "names: [ground, tall grass, sky]\n",
+        "{2: sky, 0: ground, 1: tall grass}\n",
+    ],
+)
+def test_class_names_from_yaml(folder_tree: Path, text: str) -> None:
+    (folder_tree / "classes.txt").unlink()
+    (folder_tree / "classes.yaml").write_text(text)
+    dataset = build_dataset(folder_cfg(folder_tree), "train")
+    assert dataset.info.class_names == ("ground", "tall grass", "sky")
+    assert dataset.info.splits == ("train", "val")
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("[ground, [x]]\n", r"expected a list of class names .*; found list"),
+        ("{names: [a], other: 1}\n", r"expected a list of class names .*; found dict"),
+        ("{0: a, 2: b}\n", r"the labels \[0, 2\] are not 0\.\.1; number the classes from 0"),
+        ("[a, b, a]\n", r"names a twice"),
+        ("[a, b\n", r"cannot be read \(.*\); expected a list of class names"),
+        ("", r"is empty"),
+    ],
+)
+def test_bad_yaml_class_names(folder_tree: Path, text: str, error: str) -> None:
+    (folder_tree / "classes.txt").unlink()
+    (folder_tree / "classes.yaml").write_text(text)
+    with pytest.raises(DataError, match=rf"class-name list .*classes\.yaml.*{error}"):
+        build_dataset(folder_cfg(folder_tree), "train")
+
+
+def test_two_class_name_lists_are_refused(folder_tree: Path) -> None:
+    (folder_tree / "classes.yaml").write_text("[a, b, c]\n")
+    with pytest.raises(DataError, match=r"has both classes\.yaml and classes\.txt: keep one"):
         build_dataset(folder_cfg(folder_tree), "train")
