@@ -67,8 +67,20 @@ class RMILossConfig(Strict):
     pool: PoolName = "avg"
     pool_size: int = Field(4, ge=1, le=10, description="downsampling factor (kernel = stride)")
     stride: int | None = Field(None, description="must equal pool_size when given")
-    weight_lambda: float = Field(0.5, ge=0.0, le=1.0)
+    weight_lambda: float = Field(
+        0.5, ge=0.0, allow_inf_nan=False, description="in [0, 1] with lambda_way 1"
+    )
     lambda_way: Literal[0, 1] = 1
+
+    @model_validator(mode="after")
+    def _convex_weight(self) -> RMILossConfig:
+        if self.lambda_way == 1 and self.weight_lambda > 1.0:
+            raise ValueError(
+                f"loss.weight_lambda must be in [0, 1] with lambda_way 1 (lambda * bce + "
+                f"(1 - lambda) * rmi); found {self.weight_lambda}: lower it, or set "
+                f"loss.lambda_way: 0 for bce + lambda * rmi"
+            )
+        return self
 
     @model_validator(mode="after")
     def _stride_is_pool_size(self) -> RMILossConfig:

@@ -55,13 +55,21 @@ def check_rmi_options(radius: int, pool: str, pool_size: int) -> Pooling:
 
 
 def check_weights(weight_lambda: float, lambda_way: int) -> None:
-    """Validate the BCE/RMI weighting of Eq. 16."""
-    if not 0.0 <= float(weight_lambda) <= 1.0:
-        raise LossOptionError(f"RMI weight_lambda must be in [0, 1]; found {weight_lambda!r}")
+    """Validate the BCE/RMI weighting of Eq. 16: lambda in [0, 1] for lambda_way 1 (a convex
+    mix), any lambda >= 0 for lambda_way 0 (bce + lambda * rmi, unbounded in the released code)."""
     if lambda_way not in (0, 1) or isinstance(lambda_way, bool):
         raise LossOptionError(
             f"RMI lambda_way must be 0 (bce + lambda * rmi) or 1 "
             f"(lambda * bce + (1 - lambda) * rmi); found {lambda_way!r}"
+        )
+    if lambda_way == 1 and not 0.0 <= float(weight_lambda) <= 1.0:
+        raise LossOptionError(
+            f"RMI weight_lambda must be in [0, 1] with lambda_way 1; found {weight_lambda!r} "
+            f"(lambda_way 0 takes any weight >= 0)"
+        )
+    if not 0.0 <= float(weight_lambda) < float("inf"):
+        raise LossOptionError(
+            f"RMI weight_lambda must be a finite number >= 0; found {weight_lambda!r}"
         )
 
 
@@ -88,7 +96,8 @@ def _rmi_parts(
     radius, pool, pool_size = region
     pooling = check_rmi_options(radius, pool, pool_size)
     classes = check_inputs(logits, labels, num_classes)
-    _check_map(logits.shape[-2], logits.shape[-1], pooling, radius)
+    if with_rmi:  # BCE alone (weight 0 on RMI) works on maps of any size
+        _check_map(logits.shape[-2], logits.shape[-1], pooling, radius)
     dtype = work_dtype(logits)
     valid = valid_mask(labels, classes, ignore_index)
     bce_sum, probs = PixelTerms.apply(

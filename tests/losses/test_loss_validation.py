@@ -32,7 +32,14 @@ def logits_labels(
             "RMI pool_size must be an integer in 1..10 (1: no downsampling); found 0",
         ),
         ({"pool_size": 11}, "found 11"),
-        ({"weight_lambda": 1.5}, "RMI weight_lambda must be in [0, 1]; found 1.5"),
+        (
+            {"weight_lambda": 1.5},
+            "RMI weight_lambda must be in [0, 1] with lambda_way 1; found 1.5",
+        ),
+        (
+            {"weight_lambda": -0.1, "lambda_way": 0},
+            "RMI weight_lambda must be a finite number >= 0",
+        ),
         ({"lambda_way": 2}, "RMI lambda_way must be 0"),
     ],
 )

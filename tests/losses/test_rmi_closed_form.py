@@ -106,3 +106,15 @@ def test_lambda_way_zero_adds_the_weighted_rmi() -> None:
     way1 = rmi_loss(logits, labels, weight_lambda=0.25, **options)
     assert way0.item() == pytest.approx((bce + 0.25 * rmi).item(), rel=1e-12)
     assert way1.item() == pytest.approx((0.25 * bce + 0.75 * rmi).item(), rel=1e-12)
+    # lambda_way 0 has no upper bound on the weight (the released code has none either).
+    heavy = rmi_loss(logits, labels, weight_lambda=3.0, lambda_way=0, **options)
+    assert heavy.item() == pytest.approx((bce + 3.0 * rmi).item(), rel=1e-12)
+
+
+def test_bce_alone_needs_no_region_sized_map() -> None:
+    """weight_lambda = 1 puts no weight on RMI: a map smaller than R x R after pooling is fine."""
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(1, 2, 5, 5, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, 2, (1, 5, 5), generator=gen)
+    value = rmi_loss(logits, labels, num_classes=2, weight_lambda=1.0)  # 5x5 / 4 -> 2x2 < 3x3
+    assert torch.isfinite(value)

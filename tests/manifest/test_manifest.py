@@ -137,6 +137,16 @@ def test_crf_steps_follow_their_runs() -> None:
             "m.yaml:6: run 'a': loss: loss.stride must equal loss.pool_size",
         ),
         (
+            "x: {runs: {a: {loss: {name: rmi, weight_lambda: 2}}}}",
+            (),
+            "m.yaml:6: run 'a': loss: loss.weight_lambda must be in [0, 1] with lambda_way 1",
+        ),
+        (
+            "x: {runs: {a: {loss: {name: rmi, weight_lambda: -1, lambda_way: 0}}}}",
+            (),
+            "m.yaml:6: run 'a': loss.weight_lambda: expected a number >= 0.0; found -1",
+        ),
+        (
             "x: {runs: {a: {loss: {name: focal}}}}",
             (),
             "m.yaml:6: run 'a': loss: expected `name` to be one of 'ce', 'bce', 'rmi', 'aaf'; "
