@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rmi_cli.constants import MIN_WARMUP_IMAGES
+
 ModelName = Literal["deeplabv3", "deeplabv3plus"]
 BackboneName = Literal["resnet18", "resnet50", "resnet101"]
 DatasetName = Literal["camvid", "voc2012", "synthetic", "folder"]
@@ -231,7 +233,11 @@ class TrainConfig(Strict):
 class EvalConfig(Strict):
     """Whole-image, single-scale evaluation and the inference-time protocol."""
 
-    warmup_images: int = Field(10, ge=0, description="untimed forward passes before timing")
+    warmup_images: int = Field(
+        MIN_WARMUP_IMAGES,
+        ge=0,
+        description="untimed forward passes before timing (tables flag fewer than 10)",
+    )
     max_images: int | None = Field(None, ge=1, description="evaluate the first N images only")
     save_probs: bool = Field(False, description="keep fp16 softmax probabilities (for the CRF)")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from rmi_cli.constants import MIN_WARMUP_IMAGES
 from rmi_cli.report.frames import PENDING_CRF
 from rmi_cli.report.table import MISSING
 
@@ -24,11 +25,15 @@ MAX_LISTED = 6
 
 def protocol_text(protocol: dict[str, Any]) -> str:
     """One protocol as a sentence fragment."""
+    warmup = protocol.get("warmup_images")
+    short = isinstance(warmup, int) and warmup < MIN_WARMUP_IMAGES
     return (
         f"median of per-image times over {protocol.get('images', '?')} images after "
-        f"{protocol.get('warmup_images', '?')} warm-up images, batch size "
-        f"{protocol.get('batch_size', '?')}, input {protocol.get('input_size', '?')}, "
-        f"{protocol.get('precision', '?')} on {protocol.get('device', '?')}"
+        f"{'?' if warmup is None else warmup} warm-up images"
+        + (f" (fewer than the protocol's {MIN_WARMUP_IMAGES}: indicative only)" if short else "")
+        + f", batch size {protocol.get('batch_size', '?')}, input "
+        f"{protocol.get('input_size', '?')}, {protocol.get('precision', '?')} on "
+        f"{protocol.get('device', '?')}"
         + (f" ({protocol['protocol']})" if protocol.get("protocol") else "")
     )
 

@@ -81,7 +81,14 @@ def test_protocol_is_stated_next_to_the_times(voc_rows):
         assert fact in timing
     assert "NVIDIA H100 80GB HBM3" in timing and "median" in timing
     assert PROTOCOL["protocol"] in timing
+    assert "indicative" not in timing
     assert any(n.startswith("Peak eval memory (MB)") for n in table.notes)
+
+
+def test_a_short_warm_up_is_flagged_beside_the_times(voc_rows):
+    quick = [row | {"protocol": PROTOCOL | {"warmup_images": 2}} for row in voc_rows]
+    timing = next(n for n in methods_table(quick).notes if n.startswith("Inf. time"))
+    assert "after 2 warm-up images (fewer than the protocol's 10: indicative only)" in timing
 
 
 def test_disagreeing_protocols_are_called_out(voc_rows):
