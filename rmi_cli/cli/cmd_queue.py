@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from rmi_cli import db as store
 from rmi_cli.cli import views
 from rmi_cli.cli.app import app
 from rmi_cli.cli.console import info
@@ -22,7 +23,9 @@ from rmi_cli.cli.options import (
     open_db,
     runs_dir,
 )
+from rmi_cli.cli.preflight import check_datasets
 from rmi_cli.cli.queueing import enqueue_plan
+from rmi_cli.config import DataConfig
 from rmi_cli.db import DEFAULT_LEASE_S, Database
 from rmi_cli.manifest import load_manifest
 
@@ -46,14 +49,20 @@ def ablate(
     Example: rmi ablate experiments.yaml -e voc-table3a --dry-run
     """
     plan = load_manifest(manifest).plan(experiment, overrides or [])
-    database = open_db(db)
     if dry_run:
+        # Nothing is written: a database that does not exist yet is not created for it.
+        _, path = store.resolve_target(db)
+        database = open_db("sqlite://" if path is not None and not path.exists() else db)
         views.print_plan(database, plan)
         return
-    report = enqueue_plan(database, plan, requeue_failed=requeue_failed)
-    views.print_enqueued(report)
+    database = open_db(db)
     devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
     count = len(devices) or workers
+    if count:  # the runs start here: this machine must be able to read their data
+        needs = [(r.config.data, s) for r in plan.runs for s in _splits(r.config.data)]
+        check_datasets(needs + [(step.target.config.data, step.split) for step in plan.crf_steps])
+    report = enqueue_plan(database, plan, requeue_failed=requeue_failed)
+    views.print_enqueued(report)
     if count == 0:
         info(f"queued; start workers with: rmi worker --db {database.url} -e {experiment}")
         return
@@ -64,6 +73,10 @@ def ablate(
         result = _spawn_workers(command, devices or [None] * count)
     views.print_experiment_status(database, experiment)
     exit_for(result)
+
+
+def _splits(data: DataConfig) -> tuple[str, str]:
+    return data.train_split, data.eval_split
 
 
 @app.command()

@@ -11,6 +11,7 @@ from rmi_cli.cli.app import app
 from rmi_cli.cli.console import info
 from rmi_cli.cli.drain import drain, exit_for, worker_options
 from rmi_cli.cli.options import DbOption, RunsDirOption, SetOption, open_db, parse_ints
+from rmi_cli.cli.preflight import check_datasets
 from rmi_cli.cli.queueing import enqueue_plan
 from rmi_cli.config import CRFConfig
 from rmi_cli.db import store_evaluation
@@ -20,7 +21,9 @@ from rmi_cli.db import store_evaluation
 def train(
     manifest: Path | None = typer.Argument(None, help="Experiments manifest (YAML)."),
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Experiment name."),
-    run: str | None = typer.Option(None, "--run", "-r", help="Run name (see --dry-run)."),
+    run: str | None = typer.Option(
+        None, "--run", "-r", help="Run name (rmi ablate MANIFEST -e E --dry-run lists them)."
+    ),
     overrides: list[str] | None = SetOption,
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
@@ -32,6 +35,8 @@ def train(
               rmi train --set data.name=synthetic --set train.iterations=50 --set loss.name=rmi
     """
     plan = lookup.single_run_plan(manifest, experiment, run, overrides or [])
+    data = plan.runs[0].config.data
+    check_datasets([(data, data.train_split), (data, data.eval_split)])
     database = open_db(db)
     report = enqueue_plan(database, plan)
     (name, queued), *_ = report.jobs

@@ -1,11 +1,12 @@
 """Rough cost of a planned run, for `rmi ablate --dry-run`.
 
 Measured throughput wins: when the database holds finished runs of the same model, crop and
-batch, their images/s is used. Otherwise the estimate scales reference figures measured on an
-H100 (docs/gpu.md: DeepLabv3-ResNet101, output stride 16, batch 16, crop 479, bf16 +
-channels_last: 54 ms per step; ResNet-50: 41 ms; output stride 8 about 2.1x; one 513x513 image
-at inference about 10 ms; the dense CRF about 1.24 s per 513x513 image for 10 iterations on one
-core) and says so.
+batch, their images/s is used. Otherwise a GPU run's estimate scales reference figures measured
+on an H100 (docs/benchmarks.md, "Reference figures of the estimates": DeepLabv3-ResNet101,
+output stride 16, batch 16, crop 479, bf16 + channels_last: 54 ms per step; ResNet-50: 41 ms;
+output stride 8 about 2.1x; one 513x513 image at inference about 10 ms) and says so; a CPU run
+has no reference and is "?" until one like it has been measured. The dense CRF runs on CPU cores:
+about 0.124 s per 513x513 image and mean-field iteration on one core of the GPU machine.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from typing import Any
 
 from rmi_cli.config import RunConfig
 
-REFERENCE = "H100 reference figures (docs/gpu.md)"
+REFERENCE = "H100 reference figures (docs/benchmarks.md)"
+CRF_REFERENCE = "CRF reference: 0.124 s per 513x513 image and iteration on one core"
 _STEP_MS = {"resnet18": 20.0, "resnet50": 41.0, "resnet101": 54.0}  # OS16, b16, crop 479
 _OS8_FACTOR = 2.1
 _PLUS_FACTOR = 1.1  # the v3+ decoder at stride 4
 _INFER_MS = 10.0  # per 513x513 image
 _CRF_S_PER_ITER = 0.124  # per 513x513 image and mean-field iteration, one core
+# Typical image sizes (pixels) of the public datasets, for the CRF's cost.
+_PIXELS = {"camvid": 360 * 480, "voc2012": 500 * 375}
 # Split sizes of the public datasets (the synthetic ones come from the configuration).
 _SPLITS = {
     "camvid": {"train": 367, "val": 101, "test": 233, "trainval": 468},
@@ -48,6 +52,8 @@ def train_estimate(config: RunConfig, measured: list[dict[str, Any]]) -> Estimat
         device = same[-1].get("device") or "this setup"
         seconds = images / rate + (evaluation or 0) * _INFER_MS / 1000.0
         return Estimate(seconds, f"measured: {rate:.1f} images/s on {device} ({len(rates)} runs)")
+    if config.train.device == "cpu":
+        return Estimate(None, "no CPU reference; measured once a run like it has finished")
     step_ms = _STEP_MS[config.model.backbone]
     step_ms *= (config.train.batch_size / 16) * (config.data.crop_size / 479) ** 2
     step_ms *= _OS8_FACTOR if config.model.output_stride == 8 else 1.0
@@ -57,13 +63,18 @@ def train_estimate(config: RunConfig, measured: list[dict[str, Any]]) -> Estimat
 
 
 def crf_estimate(config: RunConfig, split: str, iterations: int, workers: int) -> Estimate:
-    """CPU time of one CRF step (one pass reads out every iteration count)."""
+    """Wall time of one CRF step on `workers` CPU cores (one pass reads out every count)."""
     images = _split_size(config, split)
     if images is None:
         return Estimate(None, "unknown split size")
-    pixels = 1.0 if config.data.name != "synthetic" else _synthetic_pixels(config) / 513**2
-    seconds = images * pixels * _CRF_S_PER_ITER * iterations / max(workers, 1)
-    return Estimate(seconds, f"{REFERENCE}, {max(workers, 1)} processes")
+    if config.eval.max_images is not None:
+        images = min(images, config.eval.max_images)
+    if config.data.name == "synthetic":
+        pixels = _synthetic_pixels(config)
+    else:
+        pixels = float(_PIXELS.get(config.data.name, 513 * 513))
+    seconds = images * pixels / 513**2 * _CRF_S_PER_ITER * iterations / max(workers, 1)
+    return Estimate(seconds, f"{CRF_REFERENCE}, {max(workers, 1)} processes")
 
 
 def format_duration(seconds: float | None) -> str:

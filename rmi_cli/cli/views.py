@@ -16,6 +16,7 @@ from rich.table import Table
 from rmi_cli import db as store
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.estimate import crf_estimate, format_duration, train_estimate
+from rmi_cli.cli.preflight import missing_roots
 from rmi_cli.errors import UserError
 from rmi_cli.manifest import ExperimentPlan
 from rmi_cli.records import EvalResult
@@ -31,27 +32,38 @@ def print_plan(database: store.Database, plan: ExperimentPlan) -> None:
     table = Table(title=f"{plan.name}: {plan.description}", title_justify="left")
     for column in ("run", "method", "group", "seed", "status", "estimate", "basis"):
         table.add_column(column, overflow="fold")
-    total = 0.0
+    total, crf_total, unknown = 0.0, 0.0, 0
     for run in plan.runs:
         status = known.get(run.config_hash, "new")
         cost = train_estimate(run.config, measured)
-        if status != "done" and cost.seconds is not None:
-            total += cost.seconds
+        if status != "done":
+            total += cost.seconds or 0.0
+            unknown += cost.seconds is None
         table.add_row(run.name, run.label, run.group, str(run.config.seed), _skip(status),
                       format_duration(cost.seconds), cost.basis)  # fmt: skip
     for step in plan.crf_steps:
         status = known.get(step.config_hash, "new")
         # The CRF runs on the CPU cores of the worker's machine; assume one like this one.
         cost = crf_estimate(step.target.config, step.split, max(step.crf.iters), usable_cores())
+        if status != "done" and cost.seconds is not None:
+            crf_total += cost.seconds
         table.add_row(step.name, f"{step.target.label} & CRF", step.target.group, "",
                       _skip(status), format_duration(cost.seconds), cost.basis)  # fmt: skip
     out_console().print(table)
     statuses = Counter(known.get(run.config_hash, "new") for run in plan.runs)
     info(
         f"{len(plan.runs)} runs ({statuses['done']} done and skipped, {statuses['new']} new), "
-        f"{len(plan.crf_steps)} CRF steps; about {format_duration(total)} of accelerator time "
-        f"for what is left. Nothing was queued (dry run)."
+        f"{len(plan.crf_steps)} CRF steps; about {format_duration(total)} of training and "
+        f"evaluation"
+        + (f" (+ {unknown} runs without an estimate)" if unknown else "")
+        + f" and {format_duration(crf_total)} of CRF for what is left. Nothing was queued "
+        f"(dry run)."
     )
+    for root in missing_roots(run.config.data for run in plan.runs):
+        info(
+            f"note: dataset root {root} does not exist on this machine (roots expand on the "
+            f"machine that runs each job; set the variable there, or --set data.root=...)"
+        )
 
 
 def _skip(status: str) -> str:
