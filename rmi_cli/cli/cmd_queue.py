@@ -55,16 +55,17 @@ def ablate(
         database = open_db("sqlite://" if path is not None and not path.exists() else db)
         views.print_plan(database, plan)
         return
-    database = open_db(db)
     devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
     count = len(devices) or workers
     if count:  # the runs start here: this machine must be able to read their data
         needs = [(r.config.data, s) for r in plan.runs for s in _splits(r.config.data)]
         check_datasets(needs + [(step.target.config.data, step.split) for step in plan.crf_steps])
+    database = open_db(db)
     report = enqueue_plan(database, plan, requeue_failed=requeue_failed)
     views.print_enqueued(report)
     if count == 0:
-        info(f"queued; start workers with: rmi worker --db {database.url} -e {experiment}")
+        if store.status_counts(database, experiment).get("queued"):
+            info(f"start workers with: rmi worker --db {database.url} -e {experiment}")
         return
     if count == 1 and not devices:
         result = drain(database, worker_options(database, runs), experiment=experiment, wait=True)

@@ -49,6 +49,12 @@ def table(
     database = open_db(db, create=False)
     records = store.evaluation_rows(database, experiment=experiment)
     runs = store.run_rows(database, experiment=experiment)
+    methods = sorted({str(row["method"]) for row in records})
+    if baseline is not None and records and baseline not in methods:
+        raise UserError(
+            f"--baseline {baseline!r}: experiment {experiment!r} has no such method; its "
+            f"methods: {', '.join(methods)}"
+        )
     flags = TableRequest(kind or "", split, rows, cols, baseline)
     requests = table_requests(store.experiment_tables(database, experiment), records, flags, kind)
     if fmt in ("csv", "json") and len(requests) > 1:
@@ -99,7 +105,12 @@ def db_current(db: str | None = DbOption) -> None:
     with store.open_database(db, create=False, check_schema=False) as database:
         current = store.current_revision(database)
     head = store.head_revision()
-    state = "up to date" if current == head else "run `rmi db upgrade`"
+    if current == head:
+        state = "up to date"
+    elif current is not None and current not in store.revisions():
+        state = "a newer rmi wrote it: upgrade rmi (pip install -U rmi-cli)"
+    else:
+        state = "run `rmi db upgrade`"
     out_console().print(f"{current or 'empty'} (this rmi needs {head}: {state})", markup=False)
 
 

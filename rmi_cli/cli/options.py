@@ -21,7 +21,7 @@ RunsDirOption = typer.Option(None, "--runs-dir", help=RUNS_HELP, show_default=Fa
 SetOption = typer.Option(
     None,
     "--set",
-    help="Override a configuration value for every run: --set loss.radius=5 (repeatable).",
+    help="Override a value in every run: --set train.iterations=100 (repeatable).",
     show_default=False,
 )
 ManifestArgument = typer.Argument(

@@ -65,6 +65,7 @@ def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) 
         sources = {run.id: run.depends_on or run for _, run in members}
         evaluations = _evaluations(session, sources, split)
         summaries = _by_id(session, TrainSummary, TrainSummary.run_id, _ids(sources.values()))
+        networks = _network_evaluations(session, {source.id for source in sources.values()})
         environment_ids = {e.environment_id for rows in evaluations.values() for e in rows}
         environments = _by_id(session, Environment, Environment.id, environment_ids)
         rows = []
@@ -73,9 +74,11 @@ def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) 
             summary = summaries.get(source.id)
             for evaluation in evaluations[run.id]:
                 environment = environments[evaluation.environment_id]
+                network = networks.get((source.id, evaluation.split))
                 rows.append(
                     _membership_fields(experiment, member, run, source)
                     | _evaluation_fields(evaluation)
+                    | _current_network_time(evaluation, network)
                     | {
                         "peak_train_memory_mb": summary.peak_train_memory_mb if summary else None,
                         "device": environment.device,
@@ -203,6 +206,32 @@ def _evaluations(
     for rows in grouped.values():
         rows.sort(key=lambda e: (e.split, *_postprocess_order(e.postprocess)))
     return grouped
+
+
+def _network_evaluations(session: Session, run_ids: set[int]) -> dict[tuple[int, str], Evaluation]:
+    """The plain evaluations of the runs CRF steps post-process, by (run id, split)."""
+    if not run_ids:
+        return {}
+    stmt = select(Evaluation).where(
+        Evaluation.run_id.in_(sorted(run_ids)), Evaluation.postprocess == NO_POSTPROCESS
+    )
+    return {(e.run_id, e.split): e for e in session.scalars(stmt)}
+
+
+def _current_network_time(evaluation: Evaluation, network: Evaluation | None) -> dict:
+    """A CRF row's network time as its trained run's evaluation has it now (evaluated again
+    since the CRF ran, the network time changed; the CRF's own time did not)."""
+    if evaluation.postprocess == NO_POSTPROCESS or network is None:
+        return {}
+    if network.inference_median_ms is None:
+        return {}
+    crf_ms = evaluation.crf_median_ms
+    return {
+        "inference_median_ms": network.inference_median_ms,
+        "inference_p90_ms": network.inference_p90_ms,
+        "total_median_ms": None if crf_ms is None else network.inference_median_ms + crf_ms,
+        "protocol": network.timing_protocol_json,
+    }
 
 
 def _postprocess_order(postprocess: str) -> tuple[int, str]:

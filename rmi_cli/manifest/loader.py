@@ -62,7 +62,11 @@ class PlannedCRF:
 
     @property
     def name(self) -> str:
-        return f"{self.target.name}+crf"
+        """`<run>+crf`, or `<run>+crf@<split>` on a split other than the run's own: one step per
+        (run, split) in the experiment, whose iteration counts grow when more are asked for."""
+        if self.split == self.target.config.data.eval_split:
+            return f"{self.target.name}+crf"
+        return f"{self.target.name}+crf@{self.split}"
 
     def job_config(self) -> dict[str, Any]:
         """What the CRF job computes: stored with it and hashed for idempotent queueing."""

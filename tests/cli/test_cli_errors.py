@@ -248,10 +248,23 @@ DATA_ERROR = (
 )
 
 
-def test_a_failed_run_is_stored_and_exits_1(rmi: Rmi, tmp_path: Path) -> None:
+def test_local_workers_check_the_data_before_queueing(rmi: Rmi, tmp_path: Path) -> None:
+    """Runs that would start here are checked here: exit 2, one line, nothing queued."""
     manifest = tmp_path / "broken.yaml"
     manifest.write_text(BROKEN)
     result = rmi("ablate", manifest, "-e", EXPERIMENT)
+    assert (result.code, result.out, result.err) == (2, "", f"error: {DATA_ERROR}\n"), str(result)
+    assert not (tmp_path / "rmi.db").exists()
+
+
+def test_a_failed_run_is_stored_and_exits_1(rmi: Rmi, tmp_path: Path) -> None:
+    """Queued for other machines (--workers 0: roots expand where a job runs), the data is
+    missing where the worker runs: the runs fail, are stored as failed, the worker exits 1."""
+    manifest = tmp_path / "broken.yaml"
+    manifest.write_text(BROKEN)
+    queued = rmi("ablate", manifest, "-e", EXPERIMENT, "--workers", "0")
+    assert queued.code == 0, str(queued)
+    result = rmi("worker", "-e", EXPERIMENT)
     assert (result.code, result.out) == (1, ""), str(result)
     assert "Traceback" not in result.err
     errors = [line for line in result.err.splitlines() if line.startswith("error: ")]
@@ -281,3 +294,11 @@ def test_a_failed_run_is_stored_and_exits_1(rmi: Rmi, tmp_path: Path) -> None:
     # Queued again only when asked; without it, nothing is retried.
     again = rmi("ablate", manifest, "-e", EXPERIMENT, "--workers", "0")
     assert "0 queued, 0 re-queued, 0 already done, 3 already queued, running or failed" in again.err
+
+
+def test_train_checks_the_data_before_queueing(rmi: Rmi, tmp_path: Path) -> None:
+    manifest = tmp_path / "broken.yaml"
+    manifest.write_text(BROKEN)
+    result = rmi("train", manifest, "-e", EXPERIMENT, "--run", "ce")
+    assert (result.code, result.out, result.err) == (2, "", f"error: {DATA_ERROR}\n"), str(result)
+    assert not (tmp_path / "rmi.db").exists()

@@ -56,7 +56,7 @@ def test_a_changed_setting_queues_new_runs(workspace: Workspace, rmi: Rmi) -> No
     assert result.code == 0, str(result)
     assert "tiny: 3 queued, 0 re-queued, 0 already done" in result.err
     assert "configuration changed for: ce, rmi, ce+crf (the experiment now uses" in result.err
-    assert f"queued; start workers with: rmi worker --db {workspace.db} -e tiny" in result.err
+    assert f"start workers with: rmi worker --db {workspace.db} -e tiny" in result.err
     assert "training" not in result.err  # --workers 0 only queues
     assert run_statuses(workspace.db) == {"ce": "queued", "ce+crf": "queued", "rmi": "queued"}
     # The finished runs are kept with their results, outside the experiment now.

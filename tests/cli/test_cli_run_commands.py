@@ -158,6 +158,25 @@ def test_crf_stores_every_iteration_count_once(workspace: Workspace, rmi: Rmi) -
     assert again.code == 0, str(again)
     assert again.err == "CRF 1, 2 on tiny/ce is already stored; see rmi table\n"
     assert (counts(workspace.db), evaluations(workspace.db)) == before
+    # More counts later: the step grows; the counts stored before stay in the tables.
+    more = rmi("crf", "--run", "tiny/ce", "--iters", "3", "--workers", "1", "--db", workspace.db)
+    assert more.code == 0, str(more)
+    assert "tiny/ce+crf: dense CRF (1, 2, 3 iterations) on val" in more.err
+    crf = [row[2] for row in evaluations(workspace.db) if row[0] == "ce+crf"]
+    assert crf == ["crf-1", "crf-2", "crf-3"]
+    subset = rmi("crf", "--run", "tiny/ce", "--iters", "2", "--db", workspace.db)
+    assert subset.err == "CRF 2 on tiny/ce is already stored; see rmi table\n"
+    # Another split is a step of its own beside the first.
+    test = rmi("crf", "--run", "tiny/ce", "--iters", "1", "--split", "test", "--db", workspace.db)
+    assert test.code == 0, str(test)
+    steps = {row[0]: row[1] for row in evaluations(workspace.db) if "+crf" in row[0]}
+    assert steps == {"ce+crf": "val", "ce+crf@test": "test"}
+    # A split the dataset does not have: one line, exit 2, nothing queued.
+    before = counts(workspace.db)
+    bad = rmi("crf", "--run", "tiny/ce", "--split", "nope", "--db", workspace.db)
+    no_split = "dataset 'synthetic' has no split 'nope'; known splits: train, val, test, trainval"
+    assert (bad.code, bad.err) == (2, f"error: {no_split}\n")
+    assert counts(workspace.db) == before
     # The manifest's own CRF step (iterations [1]) is done: queueing it again switches back.
     back = rmi("ablate", workspace.manifest, "-e", EXPERIMENT, "--db", workspace.db)
     assert back.code == 0, str(back)

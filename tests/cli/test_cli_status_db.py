@@ -9,6 +9,7 @@ import io
 import json
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from cli_kit import EXPERIMENT, Rmi, Workspace, counts, single_line_error
 
 import rmi_cli.db.migrate as migrate
 from rmi_cli import __version__
-from rmi_cli.db import head_revision
+from rmi_cli.db import VERSION_TABLE, head_revision
 
 COUNTS = "tiny: 0 queued, 0 running, 3 done, 0 failed at "
 
@@ -152,6 +153,18 @@ def test_db_upgrade_migrates_an_old_schema_keeping_its_rows(
     table = rmi("table", "-e", EXPERIMENT, "-k", "methods", "-f", "csv", "--db", workspace.db)
     assert table.code == 0, str(table)
     assert table.out.count("\nours,") == 3
+
+
+def test_db_current_on_a_newer_schema_says_to_upgrade_rmi(workspace: Workspace, rmi: Rmi) -> None:
+    with sqlite3.connect(workspace.db) as raw:
+        raw.execute(f"UPDATE {VERSION_TABLE} SET version_num = '0099'")
+    raw.close()
+    current = rmi("db", "current", "--db", workspace.db)
+    assert current.code == 0, str(current)
+    assert current.out == (
+        f"0099 (this rmi needs {head_revision()}: a newer rmi wrote it: upgrade rmi "
+        f"(pip install -U rmi-cli))\n"
+    )
 
 
 COMMANDS = [

@@ -217,3 +217,11 @@ def test_the_manifest_declares_the_default_tables(tmp_path: Path, rmi: Rmi) -> N
     assert run([*args[:1], str(manifest), *args[2:]]) == 0
     result = rmi("table", "-e", "voc-table3a", "-f", "markdown", "--db", db)
     assert result.out.startswith("**voc-table3a: ablation loss.pool × loss.pool_size on val**")
+
+
+def test_an_unknown_baseline_is_refused(trained: Workspace, rmi: Rmi) -> None:
+    result = rmi("table", "-e", EXPERIMENT, "--baseline", "XYZ", "--db", trained.db)
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "error: --baseline 'XYZ': experiment 'tiny' has no such method; its methods: CE, RMI\n"
+    )

@@ -149,10 +149,11 @@ def test_heartbeat_extends_the_lease_only_for_its_holder(any_db: Database) -> No
 
 def test_stale_job_is_reclaimed_and_counts_an_attempt(any_db: Database) -> None:
     enqueue(any_db, train_spec(1))
-    first = claim(any_db, worker="dead", lease_s=0.05)
+    # A lease long enough that a loaded machine's next claim still falls inside it.
+    first = claim(any_db, worker="dead", lease_s=0.5)
     assert first is not None and not first.reclaimed
     assert claim(any_db, worker="w2") is None  # the lease still runs
-    time.sleep(0.1)
+    time.sleep(0.6)
     assert [job.id for job in stale_jobs(any_db)] == [first.id]
     assert status_counts(any_db)["stale"] == 1
     second = claim(any_db, worker="w2")
