@@ -49,8 +49,8 @@ def table(
     database = open_db(db, create=False)
     records = store.evaluation_rows(database, experiment=experiment)
     runs = store.run_rows(database, experiment=experiment)
-    methods = sorted({str(row["method"]) for row in records})
-    if baseline is not None and records and baseline not in methods:
+    methods = sorted({str(row["method"]) for row in [*records, *runs] if row.get("method")})
+    if baseline is not None and methods and baseline not in methods:
         raise UserError(
             f"--baseline {baseline!r}: experiment {experiment!r} has no such method; its "
             f"methods: {', '.join(methods)}"

@@ -110,53 +110,6 @@ def print_experiment_status(database: store.Database, experiment: str) -> None:
     _print_counts(database, experiment)
 
 
-def print_run_detail(database: store.Database, ref: str, experiment: str | None) -> None:
-    """Everything about one run: state, full error, metrics and evaluations."""
-    rows = store.run_rows(database, experiment=experiment)
-    matches = [r for r in rows if ref in _names(r) or _prefix(r, ref)]
-    if not matches:
-        raise UserError(f"no run {ref!r}; `rmi status` lists the runs and their hashes")
-    row = matches[0]
-    console = out_console()
-    for key in ("experiment", "name", "config_hash", "kind", "status", "attempts", "worker"):
-        console.print(f"{key}: {row[key]}", markup=False)
-    console.print(f"heartbeat: {_age(row)}", markup=False)
-    if row["error"]:
-        console.print("error:", markup=False)
-        console.print(row["error"], markup=False)
-    metrics = store.metrics_rows(database, row["run_id"])
-    if metrics:
-        last = metrics[-1]
-        console.print(
-            f"training: {len(metrics)} reports, last at iteration {last['iteration']}: loss "
-            f"{last['loss']:.4f}, lr {last['lr']:.2e}, {last['images_per_s']:.1f} images/s",
-            markup=False,
-        )
-    _print_evaluations(database, row)
-
-
-def _print_evaluations(database: store.Database, row: dict[str, Any]) -> None:
-    # The stored scores are read per experiment; a run outside every experiment has none.
-    if row["experiment"] is None:
-        return
-    for evaluation in store.evaluation_rows(database, experiment=row["experiment"]):
-        if evaluation["run_id"] == row["run_id"]:
-            out_console().print(
-                f"evaluation {evaluation['split']}/{evaluation['postprocess']}: mIoU "
-                f"{100 * evaluation['miou']:.2f} on {evaluation['num_images']} images",
-                markup=False,
-            )
-
-
-def _names(row: dict[str, Any]) -> tuple[str, ...]:
-    # `rmi status` lists runs as experiment/name, so that form must find them too.
-    return (row["name"], row["config_hash"], f"{row['experiment']}/{row['name']}")
-
-
-def _prefix(row: dict[str, Any], ref: str) -> bool:
-    return len(ref) >= 6 and str(row["config_hash"]).startswith(ref)
-
-
 def _status_row(row: dict[str, Any]) -> dict[str, Any]:
     error = (row["error"] or "").strip().splitlines()
     return {

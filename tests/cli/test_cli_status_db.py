@@ -56,6 +56,18 @@ def test_status_of_one_run(trained: Workspace, rmi: Rmi) -> None:
     assert any(line.startswith("evaluation val/none: mIoU ") for line in lines)
     crf = rmi("status", "--run", "ce+crf", "--db", trained.db)
     assert "evaluation val/crf-1: mIoU " in crf.out
+    as_json = rmi("status", "--run", "tiny/ce", "--format", "json", "--db", trained.db)
+    detail = json.loads(as_json.out)
+    assert (detail["name"], detail["status"], detail["kind"]) == ("ce", "done", "train")
+    assert detail["config"]["loss"]["name"] == "ce" and detail["training"]["iterations"] == 3
+    assert detail["checkpoint"].endswith("iter-3.pt")
+    (evaluation,) = detail["evaluations"]
+    assert evaluation["split"] == "val" and evaluation["inference_median_ms"] > 0
+    assert evaluation["protocol"]["warmup_images"] == 1
+    refused = rmi("status", "--run", "tiny/ce", "--format", "csv", "--db", trained.db)
+    assert (refused.code, refused.err) == (
+        2, "error: --format csv: one run is shown as rich (text) or json\n"
+    )  # fmt: skip
 
 
 def test_worker_on_an_empty_queue(workspace: Workspace, rmi: Rmi) -> None:

@@ -165,6 +165,15 @@ CASES = [
     Case("db-read-only-folder", ablate(),
          ("the folder", "locked is not writable", "rmi.db-wal"),
          db="locked/rmi.db", setup="read_only_folder", no_file_caps=True, **R),
+    # --- data this machine cannot read, for runs that would start here -----------------------
+    Case("local-workers-missing-root",
+         ("ablate", "m.yaml", "-e", "tiny", "--workers", "1", "--db", "@DB@"),
+         ("data root", "/nonexistent/camvid does not exist", "fix the path or set the variable"),
+         files={"m.yaml": tiny('{data: {name: camvid, root: "/nonexistent/camvid"}}')}),
+    Case("crf-unknown-split", ("crf", "--run", "tiny/ce", "--split", "nope", "--db", "@DB@"),
+         ("dataset 'synthetic' has no split 'nope'", "known splits: train, val, test")),
+    Case("table-unknown-baseline", ("table", "-e", "tiny", "--baseline", "XYZ", "--db", "@DB@"),
+         ("--baseline 'XYZ'", "has no such method", "its methods: CE")),
     # --- command-line arguments ---------------------------------------------------------------
     Case("cli-unknown-option", ("status", "--bogus", "--db", "@DB@"),
          ("No such option: --bogus", "rmi --help")),
@@ -427,8 +436,10 @@ class Batch:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
-    """Every job case as one run of one experiment, beside a good run, queued and run by one
-    `rmi ablate` (one process: torch loads once; and one bad run must not stop the others)."""
+    """Every job case as one run of one experiment, beside a good run, queued for other
+    machines (`rmi ablate --workers 0`: there is no check of data that is read elsewhere) and
+    run by one `rmi worker` (one process: torch loads once; one bad run must not stop the
+    others). `rmi ablate` with local workers refuses such data before queueing instead."""
     folder = tmp_path_factory.mktemp("jobs")
     runs = {"ok": "{loss: {name: ce}}"}
     for case in JOB_CASES:
@@ -438,7 +449,11 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
         runs[case.id] = case.run.replace("@ROOT@", str(folder / case.id / "data"))
     (folder / "m.yaml").write_text(manifest(runs, name="bad"))
     try:
-        result = rmi("ablate", "m.yaml", "-e", "bad", "--db", "rmi.db", cwd=folder, timeout=300)
+        queued = rmi(
+            "ablate", "m.yaml", "-e", "bad", "--workers", "0", "--db", "rmi.db", cwd=folder
+        )
+        assert queued.code == 0, queued
+        result = rmi("worker", "-e", "bad", "--db", "rmi.db", cwd=folder, timeout=300)
         yield Batch(result, runs_table(folder / "rmi.db"))
     finally:
         remove_run_folders(folder)
