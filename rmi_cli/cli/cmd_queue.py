@@ -114,7 +114,7 @@ def status(
 
     Example: rmi status -e camvid-table4
     """
-    database = open_db(db, create=False)
+    database = open_db(db, create=False, read_only=True)
     if run is not None:
         row = run_detail.find(database, run, experiment)
         run_detail.print_run(run_detail.run_detail(database, row), fmt)

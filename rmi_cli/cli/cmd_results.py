@@ -46,7 +46,7 @@ def table(
     """
     from rmi_cli.report import build_table, render  # pandas: only where a table is drawn
 
-    database = open_db(db, create=False)
+    database = open_db(db, create=False, read_only=True)
     records = store.evaluation_rows(database, experiment=experiment)
     runs = store.run_rows(database, experiment=experiment)
     methods = sorted({str(row["method"]) for row in [*records, *runs] if row.get("method")})
@@ -102,7 +102,7 @@ def db_current(db: str | None = DbOption) -> None:
 
     Example: rmi db current
     """
-    with store.open_database(db, create=False, check_schema=False) as database:
+    with store.open_database(db, create=False, check_schema=False, read_only=True) as database:
         current = store.current_revision(database)
     head = store.head_revision()
     if current == head:

@@ -39,11 +39,12 @@ FormatOption = typer.Option(
 _opened: list[store.Database] = []
 
 
-def open_db(target: str | None, *, create: bool = True) -> store.Database:
+def open_db(target: str | None, *, create: bool = True, read_only: bool = False) -> store.Database:
     """Open the database (with `create`, create it at head when missing); refuses an
     out-of-date schema. Commands that only read pass `create=False`, so that a mistyped --db
-    is an error instead of a new, empty file."""
-    database = store.open_database(target, create=create)
+    is an error instead of a new, empty file, and `read_only`, so that a file they may not
+    write is still read."""
+    database = store.open_database(target, create=create, read_only=read_only)
     _opened.append(database)
     return database
 

@@ -49,26 +49,37 @@ def resolve_target(url_or_path: str | None = None) -> tuple[URL, Path | None]:
 
 
 def open_database(
-    url_or_path: str | None = None, *, create: bool = True, check_schema: bool = True
+    url_or_path: str | None = None,
+    *,
+    create: bool = True,
+    check_schema: bool = True,
+    read_only: bool = False,
 ) -> Database:
     """Open (and when `create`, create at head) the result database, checking its schema.
 
     Raises `SchemaOutOfDate` when the schema is older than this code (run `rmi db upgrade`) and
     `DatabaseError` for anything else that makes it unusable; in both cases nothing was written.
     `check_schema=False` skips the schema check and creation (what `rmi db upgrade` needs).
+    `read_only` (commands that only read): an SQLite file this process may not write (a shared
+    results file, a read-only mount) is opened as an immutable snapshot instead of refused.
 
     Example: `with open_database("results/rmi.db") as db: ...`
     """
     url, path = resolve_target(url_or_path)
     existed = path is not None and path.exists()
-    if path is not None:
+    snapshot = read_only and path is not None and path.is_file() and not _writable(path)
+    if snapshot:
+        _check_readable(path)  # type: ignore[arg-type]
+        url = _snapshot_url(path)  # type: ignore[arg-type]
+    elif path is not None:
         _check_sqlite_file(path, create=create)
     db = Database(_make_engine(url), path=path)
     try:
         _probe(db)
         if check_schema:
-            ensure_schema(db, create=create)
-            _use_wal(db)
+            ensure_schema(db, create=create and not snapshot)
+            if not snapshot:
+                _use_wal(db)
     except BaseException:
         db.close()
         if path is not None and not existed:
@@ -89,6 +100,24 @@ def _default_postgres_driver(url: URL) -> URL:
     return url
 
 
+def _writable(path: Path) -> bool:
+    """The file, and the folder SQLite keeps its -wal and -shm files in, are writable."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _snapshot_url(path: Path) -> URL:
+    """The file opened read-only and immutable: SQLite neither writes nor creates -wal/-shm
+    files (which a read-only WAL database otherwise needs), and takes no locks."""
+    query = {"mode": "ro", "immutable": "1", "uri": "true"}
+    return URL.create("sqlite", database=f"file:{path}", query=query)
+
+
+def _check_readable(path: Path) -> None:
+    if not os.access(path, os.R_OK):
+        raise DatabaseError(f"{path}: the database file is not readable; check its permissions")
+    _check_header(path)
+
+
 def _check_sqlite_file(path: Path, *, create: bool) -> None:
     """Refuse, without touching anything, a file or folder SQLite could not use."""
     folder = path.parent
@@ -107,10 +136,8 @@ def _check_sqlite_file(path: Path, *, create: bool) -> None:
                 f"{path}: the folder {folder} does not exist; create it first or choose another "
                 f"path"
             )
-    elif not os.access(path, os.R_OK):
-        raise DatabaseError(f"{path}: the database file is not readable; check its permissions")
     else:
-        _check_header(path)
+        _check_readable(path)
         if not os.access(path, os.W_OK):
             raise DatabaseError(
                 f"{path}: the database file is read-only; make it writable (chmod u+w {path}) "

@@ -159,7 +159,7 @@ CASES = [
          db="nowhere/rmi.db", **R),
     Case("db-missing-for-a-reader", ("status", "--db", "@DB@"),
          ("typo.db: no database file here", "check --db"), db="typo.db"),
-    Case("db-read-only-file", ("status", "--db", "@DB@"),
+    Case("db-read-only-file", ("worker", "--db", "@DB@"),
          ("the database file is read-only", "chmod u+w"),
          db="locked/rmi.db", setup="read_only_file", no_file_caps=True),
     Case("db-read-only-folder", ablate(),
@@ -390,6 +390,30 @@ def test_bad_input_is_refused_in_one_line(case: Case, workspace: Path) -> None:
     assert missing == [], line
     assert db.exists() == existed, "a database was created"
     assert (file_hash(db) if db.is_file() else None) == before, "the database changed"
+
+
+@pytest.mark.parametrize("setup", ["read_only_file", "read_only_folder"])
+@pytest.mark.parametrize(
+    "argv",
+    [("status",), ("status", "--run", "tiny/ce"), ("table", "-e", "tiny"), ("db", "current")],
+    ids=lambda argv: " ".join(argv),
+)
+def test_readers_read_a_database_they_may_not_write(
+    workspace: Path, setup: str, argv: tuple[str, ...]
+) -> None:
+    """A shared results file (read-only, or in a read-only folder) is read as a snapshot by the
+    commands that only read; nothing is written beside it (no -wal/-shm files)."""
+    SETUPS[setup](workspace)
+    locked = workspace / "locked"
+    before = sorted(p.name for p in locked.iterdir()), file_hash(locked / "rmi.db")
+    preexec = drop_file_capabilities if os.geteuid() == 0 else None
+    try:
+        result = rmi(*argv, "--db", "locked/rmi.db", cwd=workspace, preexec_fn=preexec)
+    except subprocess.SubprocessError as exc:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE, so chmod cannot stop root ({exc})")
+    assert result.code == 0, result
+    assert "error" not in result.err, result
+    assert (sorted(p.name for p in locked.iterdir()), file_hash(locked / "rmi.db")) == before
 
 
 # --- errors found while a job runs ------------------------------------------------------------
