@@ -38,7 +38,16 @@ def prepared(
     plus those placeholders, that split)."""
     everything = scores_frame(with_runs(records, runs))
     chosen = resolve_split(everything, split)
+    everything = _without_other_splits_crf(everything, chosen)
     return everything, select_split(everything, chosen), chosen
+
+
+def _without_other_splits_crf(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    """A CRF step post-processes one split: one whose results are all on other splits is not
+    a run missing from this table."""
+    crf = frame["evaluated"] & (frame["postprocess"] != "none")
+    here = set(frame.loc[frame["evaluated"] & (frame["split"] == split), "run"])
+    return frame[~(crf & ~frame["run"].isin(here))].reset_index(drop=True)
 
 
 def short_keys(keys: Sequence[str]) -> dict[str, str]:

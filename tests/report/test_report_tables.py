@@ -46,6 +46,17 @@ def test_methods_table_means_stds_and_deltas(voc_rows):
     assert table.frame.at[row_of(table, "DeepLabv3", "RMI"), "delta"] == pytest.approx(1.6)
 
 
+def test_a_crf_step_on_another_split_is_not_missing_here(voc_rows):
+    on_test = make_row("DeepLabv3", "CE", 0, 0.70, split="test", postprocess="crf-1", crf_ms=9.0)
+    on_test["run"] += "+crf@test"
+    methods = methods_table([*voc_rows, on_test], split="val")
+    assert cell(methods, "DeepLabv3", "CE & CRF-1", "n") == "2"
+    per_class = per_class_table([*voc_rows, on_test], split="val")
+    assert cell(per_class, "DeepLabv3", "CE & CRF-5 (best of 1/5/10)", "n") == "2"
+    for table in (methods, per_class):
+        assert not any("+crf@test" in note for note in table.notes), table.notes
+
+
 def test_crf_rows_show_total_time_and_the_crfs_share(voc_rows):
     table = methods_table(voc_rows)
     assert cell(table, "DeepLabv3", "CE & CRF-5", "total_ms") == "500.0"
