@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from rmi_cli import db as store
-from rmi_cli.cli import run_detail, views
+from rmi_cli.cli import lookup, run_detail, views
 from rmi_cli.cli.app import app
 from rmi_cli.cli.console import info
 from rmi_cli.cli.drain import DrainReport, drain, exit_for, worker_options
@@ -116,7 +116,7 @@ def status(
     """
     database = open_db(db, create=False, read_only=True)
     if run is not None:
-        row = run_detail.find(database, run, experiment)
+        row = lookup.find_run(database, run, experiment)
         run_detail.print_run(run_detail.run_detail(database, row), fmt)
         return
     views.print_status(database, experiment, fmt)

@@ -46,10 +46,11 @@ def single_run_plan(
     return dataclasses.replace(plan, runs=(plan.run(run),), crf_steps=())
 
 
-def find_run(database: store.Database, ref: str) -> dict[str, Any]:
-    """A run row by `experiment/name`, a unique `name`, its config hash or a hash prefix."""
-    experiment, _, name = ref.rpartition("/")
-    rows = store.run_rows(database, experiment=experiment or None)
+def find_run(database: store.Database, ref: str, experiment: str | None = None) -> dict[str, Any]:
+    """A run row by `experiment/name`, a unique `name`, its config hash or a hash prefix
+    (>= 6 characters); `experiment` narrows the search when `ref` names none."""
+    named, _, name = ref.rpartition("/")
+    rows = store.run_rows(database, experiment=named or experiment)
     matches = [r for r in rows if name in (r["name"], r["config_hash"])]
     if not matches and len(name) >= 6:
         matches = [r for r in rows if str(r["config_hash"]).startswith(name)]

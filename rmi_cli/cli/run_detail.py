@@ -20,16 +20,6 @@ _EVALUATION_KEYS = (
 )  # fmt: skip
 
 
-def find(database: store.Database, ref: str, experiment: str | None) -> dict[str, Any]:
-    """The run row `ref` names: experiment/name, name, config hash or a hash prefix (>= 6)."""
-    rows = store.run_rows(database, experiment=experiment)
-    matches = [r for r in rows if ref in (r["name"], r["config_hash"], _label(r))]
-    matches = matches or [r for r in rows if len(ref) >= 6 and r["config_hash"].startswith(ref)]
-    if not matches:
-        raise UserError(f"no run {ref!r}; `rmi status` lists the runs and their hashes")
-    return matches[0]
-
-
 def run_detail(database: store.Database, row: dict[str, Any]) -> dict[str, Any]:
     """The run's queue state, configuration, training summary and reports, and evaluations."""
     job = store.get_job(database, row["run_id"])
@@ -105,11 +95,6 @@ def _evaluation_line(evaluation: dict[str, Any]) -> str:
     if evaluation["peak_eval_memory_mb"] is not None:
         line += f", peak memory {evaluation['peak_eval_memory_mb']:.0f} MiB"
     return line
-
-
-def _label(row: dict[str, Any]) -> str:
-    # `rmi status` lists runs as experiment/name, so that form must find them too.
-    return f"{row['experiment']}/{row['name']}"
 
 
 def _age(seconds: float | None) -> str:

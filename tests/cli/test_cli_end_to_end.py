@@ -138,7 +138,7 @@ def test_subprocess_error_is_one_line_and_exit_2(trained: Workspace) -> None:
     result = subprocess_rmi("status", "--run", "nope", "--db", str(trained.db), cwd=trained.root)
     assert result.code == 2, str(result)
     assert result.out == ""
-    assert result.err == "error: no run 'nope'; `rmi status` lists the runs and their hashes\n"
+    assert result.err == f"error: no run 'nope' in {trained.db}; `rmi status` lists the runs\n"
 
 
 def test_python_dash_m_help(tmp_path: Path) -> None:

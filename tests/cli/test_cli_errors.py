@@ -64,7 +64,7 @@ USAGE_ERRORS: dict[str, Case] = {
     ),
     "unknown run in the database (status)": lambda db, m, root: (
         ["status", "--run", "nope"],
-        "no run 'nope'; `rmi status` lists the runs and their hashes",
+        f"no run 'nope' in {db}; `rmi status` lists the runs",
     ),
     "crf of a crf step": lambda db, m, root: (
         ["crf", "--run", "tiny/ce+crf"],
@@ -248,11 +248,16 @@ DATA_ERROR = (
 )
 
 
-def test_local_workers_check_the_data_before_queueing(rmi: Rmi, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command", [("ablate",), ("train", "--run", "ce")], ids=["ablate", "train"]
+)
+def test_runs_that_start_here_check_their_data_first(
+    rmi: Rmi, tmp_path: Path, command: tuple[str, ...]
+) -> None:
     """Runs that would start here are checked here: exit 2, one line, nothing queued."""
     manifest = tmp_path / "broken.yaml"
     manifest.write_text(BROKEN)
-    result = rmi("ablate", manifest, "-e", EXPERIMENT)
+    result = rmi(command[0], manifest, "-e", EXPERIMENT, *command[1:])
     assert (result.code, result.out, result.err) == (2, "", f"error: {DATA_ERROR}\n"), str(result)
     assert not (tmp_path / "rmi.db").exists()
 
@@ -294,11 +299,3 @@ def test_a_failed_run_is_stored_and_exits_1(rmi: Rmi, tmp_path: Path) -> None:
     # Queued again only when asked; without it, nothing is retried.
     again = rmi("ablate", manifest, "-e", EXPERIMENT, "--workers", "0")
     assert "0 queued, 0 re-queued, 0 already done, 3 already queued, running or failed" in again.err
-
-
-def test_train_checks_the_data_before_queueing(rmi: Rmi, tmp_path: Path) -> None:
-    manifest = tmp_path / "broken.yaml"
-    manifest.write_text(BROKEN)
-    result = rmi("train", manifest, "-e", EXPERIMENT, "--run", "ce")
-    assert (result.code, result.out, result.err) == (2, "", f"error: {DATA_ERROR}\n"), str(result)
-    assert not (tmp_path / "rmi.db").exists()
