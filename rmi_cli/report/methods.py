@@ -124,7 +124,7 @@ def methods_table(
         *([MEMORY] if memory else []),
     ]
     table_notes = [
-        notes.SEEDS,
+        notes.SEEDS + " Times and memory: the mean over seeds (CSV/JSON carry the std).",
         *notes.timing_notes(scores, crf=crf),
         *([notes.memory_note(scores)] if memory else []),
         notes.delta_note(baseline, has_delta),
