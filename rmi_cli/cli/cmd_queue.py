@@ -24,7 +24,7 @@ from rmi_cli.cli.options import (
     runs_dir,
 )
 from rmi_cli.cli.preflight import check_datasets
-from rmi_cli.cli.queueing import enqueue_plan
+from rmi_cli.cli.queueing import enqueue_plan, with_stored_counts
 from rmi_cli.config import DataConfig
 from rmi_cli.db import DEFAULT_LEASE_S, Database
 from rmi_cli.manifest import load_manifest
@@ -53,7 +53,7 @@ def ablate(
         # Nothing is written: a database that does not exist yet is not created for it.
         _, path = store.resolve_target(db)
         database = open_db("sqlite://" if path is not None and not path.exists() else db)
-        views.print_plan(database, plan)
+        views.print_plan(database, with_stored_counts(database, plan))
         return
     devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
     count = len(devices) or workers

@@ -154,28 +154,5 @@ def queue_crf(
     split = split or config.data.eval_split
     check_datasets([(config.data, split)])
     step = PlannedCRF(target.experiment, target, params, split)
-    step = dataclasses.replace(step, crf=_with_stored_counts(database, step))
     plan = ExperimentPlan("", target.experiment, "", (), (step,), ())
     return enqueue_plan(database, plan).jobs[0][1]
-
-
-def _with_stored_counts(database: store.Database, step: PlannedCRF) -> CRFConfig:
-    """The step's CRF settings, its iteration counts joined with those the experiment's step of
-    the same name already has (same run, split and kernel settings): asking for CRF-10 after
-    CRF-1/5 keeps CRF-1/5 in the tables, and asking for CRF-5 again is already done."""
-    for row in store.run_rows(database, experiment=step.experiment):
-        if row["name"] != step.name:
-            continue
-        job = store.get_job(database, row["run_id"])
-        if job is None or job.kind != "crf":
-            return step.crf
-        before = CRFConfig.model_validate(job.config.get("crf", {}))
-        same_kernel = before.model_copy(update={"iters": step.crf.iters}) == step.crf
-        same_input = (job.config.get("on"), job.config.get("split")) == (
-            step.target.config_hash,
-            step.split,
-        )
-        if same_kernel and same_input:
-            iters = tuple(sorted({*before.iters, *step.crf.iters}))
-            return step.crf.model_copy(update={"iters": iters})
-    return step.crf

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from rmi_cli import db as store
-from rmi_cli.config import RunConfig
+from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.manifest import ExperimentPlan, PlannedCRF, PlannedRun
 
 # CRF steps run after everything that trains: their CPU pool would otherwise compete with the
@@ -25,6 +27,7 @@ def enqueue_plan(
     """Record the experiment and queue whatever of it is not queued or done already. A plan
     without a manifest (a CRF step queued by `rmi crf`) leaves what is stored about the
     experiment as it is."""
+    plan = with_stored_counts(database, plan)
     about = None
     if plan.manifest:
         tables = [table.model_dump(mode="json", exclude_none=True) for table in plan.tables]
@@ -32,6 +35,35 @@ def enqueue_plan(
     return store.enqueue_experiment(
         database, plan.name, job_specs(plan), about=about, requeue_failed=requeue_failed
     )
+
+
+def with_stored_counts(database: store.Database, plan: ExperimentPlan) -> ExperimentPlan:
+    """The plan with each CRF step's iteration counts joined with those its step of the same
+    name already has (same run, split and kernel settings): CRF steps grow. Asking for CRF-10
+    after CRF-1/5 keeps CRF-1/5 in the tables; queueing CRF-1/5 again after CRF-1/5/10 is
+    already done and keeps CRF-10."""
+    if not plan.crf_steps or plan.name not in store.experiment_names(database):
+        return plan
+    stored = {row["name"]: row for row in store.run_rows(database, experiment=plan.name)}
+    steps = []
+    for step in plan.crf_steps:
+        row = stored.get(step.name)
+        job = store.get_job(database, row["run_id"]) if row else None
+        steps.append(_grown(step, job) if job is not None and job.kind == "crf" else step)
+    return dataclasses.replace(plan, crf_steps=tuple(steps))
+
+
+def _grown(step: PlannedCRF, job: store.Job) -> PlannedCRF:
+    before = CRFConfig.model_validate(job.config.get("crf", {}))
+    same_kernel = before.model_copy(update={"iters": step.crf.iters}) == step.crf
+    same_input = (job.config.get("on"), job.config.get("split")) == (
+        step.target.config_hash,
+        step.split,
+    )
+    if not (same_kernel and same_input):
+        return step
+    iters = tuple(sorted({*before.iters, *step.crf.iters}))
+    return dataclasses.replace(step, crf=step.crf.model_copy(update={"iters": iters}))
 
 
 def _train_spec(run: PlannedRun, keep_probs: bool) -> store.JobSpec:

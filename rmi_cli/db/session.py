@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
@@ -106,10 +107,25 @@ def _writable(path: Path) -> bool:
 
 
 def _snapshot_url(path: Path) -> URL:
-    """The file opened read-only and immutable: SQLite neither writes nor creates -wal/-shm
-    files (which a read-only WAL database otherwise needs), and takes no locks."""
-    query = {"mode": "ro", "immutable": "1", "uri": "true"}
-    return URL.create("sqlite", database=f"file:{path}", query=query)
+    """An SQLite URI that reads `path` without writing anything.
+
+    Without a -wal file (or an empty one) everything is in the file: it is opened immutable, so
+    SQLite creates no -wal/-shm files and takes no locks. Changes still in a -wal file are read
+    through its -shm file (`mode=ro`; SQLite creates the -shm file if the folder is writable); a
+    -wal file without one in a read-only folder cannot be read, which is one line saying so.
+    """
+    wal, shm = (path.with_name(f"{path.name}-{suffix}") for suffix in ("wal", "shm"))
+    query = {"mode": "ro", "uri": "true"}
+    if not wal.is_file() or wal.stat().st_size == 0:
+        query["immutable"] = "1"
+    elif not shm.is_file() and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise DatabaseError(
+            f"{path}: its latest changes are in {wal.name}, which SQLite reads only with write "
+            f"access to the folder or an existing {shm.name}; open it once where it is writable "
+            f"(any rmi command folds the log back into the file) or copy both files elsewhere"
+        )
+    # A URI path is percent-decoded: encode it, or a `#` or `?` in a folder name would cut it.
+    return URL.create("sqlite", database=f"file:{quote(str(path))}", query=query)
 
 
 def _check_readable(path: Path) -> None:

@@ -44,10 +44,11 @@ def prepared(
 
 def _without_other_splits_crf(frame: pd.DataFrame, split: str) -> pd.DataFrame:
     """A CRF step post-processes one split: one whose results are all on other splits is not
-    a run missing from this table."""
+    a run missing from this table. The index is kept: it is each row's position in the
+    records, which the per-class columns are joined on."""
     crf = frame["evaluated"] & (frame["postprocess"] != "none")
     here = set(frame.loc[frame["evaluated"] & (frame["split"] == split), "run"])
-    return frame[~(crf & ~frame["run"].isin(here))].reset_index(drop=True)
+    return frame[~(crf & ~frame["run"].isin(here))]
 
 
 def short_keys(keys: Sequence[str]) -> dict[str, str]:

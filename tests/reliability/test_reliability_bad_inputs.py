@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -392,6 +393,16 @@ def test_bad_input_is_refused_in_one_line(case: Case, workspace: Path) -> None:
     assert (file_hash(db) if db.is_file() else None) == before, "the database changed"
 
 
+def as_reader(workspace: Path, *argv: str) -> Result:
+    """`rmi argv` run like a user who may not write what chmod protects (root drops the
+    capabilities that would let it)."""
+    preexec = drop_file_capabilities if os.geteuid() == 0 else None
+    try:
+        return rmi(*argv, cwd=workspace, preexec_fn=preexec)
+    except subprocess.SubprocessError as exc:
+        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE, so chmod cannot stop root ({exc})")
+
+
 @pytest.mark.parametrize("setup", ["read_only_file", "read_only_folder"])
 @pytest.mark.parametrize(
     "argv",
@@ -406,14 +417,55 @@ def test_readers_read_a_database_they_may_not_write(
     SETUPS[setup](workspace)
     locked = workspace / "locked"
     before = sorted(p.name for p in locked.iterdir()), file_hash(locked / "rmi.db")
-    preexec = drop_file_capabilities if os.geteuid() == 0 else None
-    try:
-        result = rmi(*argv, "--db", "locked/rmi.db", cwd=workspace, preexec_fn=preexec)
-    except subprocess.SubprocessError as exc:
-        pytest.skip(f"cannot drop CAP_DAC_OVERRIDE, so chmod cannot stop root ({exc})")
+    result = as_reader(workspace, *argv, "--db", "locked/rmi.db")
     assert result.code == 0, result
     assert "error" not in result.err, result
     assert (sorted(p.name for p in locked.iterdir()), file_hash(locked / "rmi.db")) == before
+
+
+def test_a_read_only_database_in_a_folder_named_with_a_hash(workspace: Path) -> None:
+    """The snapshot is opened by URI: a `#` in the path must not cut it (and open elsewhere)."""
+    odd = workspace / "we#ird"
+    odd.mkdir()
+    shutil.copy(workspace / "rmi.db", odd / "rmi.db")
+    (odd / "rmi.db").chmod(0o444)
+    odd.chmod(0o555)
+    result = as_reader(workspace, "status", "--db", "we#ird/rmi.db")
+    assert result.code == 0, result
+    assert sorted(p.name for p in workspace.iterdir() if p.name.startswith("we")) == ["we#ird"]
+
+
+def _locked_copy_with_wal(workspace: Path, *, with_shm: bool) -> None:
+    """locked/rmi.db with a committed change (an error text) still in its -wal file."""
+    locked = workspace / "locked"
+    locked.mkdir()
+    conn = sqlite3.connect(workspace / "rmi.db")
+    try:
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        conn.execute("UPDATE runs SET error = 'only in the WAL'")
+        conn.commit()
+        for suffix in ("", "-wal", *(["-shm"] if with_shm else [])):
+            shutil.copy(workspace / f"rmi.db{suffix}", locked / f"rmi.db{suffix}")
+    finally:
+        conn.close()
+    for path in locked.iterdir():
+        path.chmod(0o444)
+    locked.chmod(0o555)
+
+
+def test_a_read_only_database_with_changes_in_its_wal_is_read_whole(workspace: Path) -> None:
+    _locked_copy_with_wal(workspace, with_shm=True)
+    result = as_reader(workspace, "status", "--format", "csv", "--db", "locked/rmi.db")
+    assert result.code == 0, result
+    assert "only in the WAL" in result.out
+
+
+def test_a_wal_that_cannot_be_read_is_one_line(workspace: Path) -> None:
+    _locked_copy_with_wal(workspace, with_shm=False)
+    result = as_reader(workspace, "status", "--db", "locked/rmi.db")
+    assert result.code == 2, result
+    (line,) = result.err_lines
+    assert "its latest changes are in rmi.db-wal" in line and "copy both files" in line
 
 
 # --- errors found while a job runs ------------------------------------------------------------

@@ -49,12 +49,16 @@ def test_methods_table_means_stds_and_deltas(voc_rows):
 def test_a_crf_step_on_another_split_is_not_missing_here(voc_rows):
     on_test = make_row("DeepLabv3", "CE", 0, 0.70, split="test", postprocess="crf-1", crf_ms=9.0)
     on_test["run"] += "+crf@test"
-    methods = methods_table([*voc_rows, on_test], split="val")
+    methods = methods_table([on_test, *voc_rows], split="val")
     assert cell(methods, "DeepLabv3", "CE & CRF-1", "n") == "2"
-    per_class = per_class_table([*voc_rows, on_test], split="val")
+    per_class = per_class_table([on_test, *voc_rows], split="val")
     assert cell(per_class, "DeepLabv3", "CE & CRF-5 (best of 1/5/10)", "n") == "2"
     for table in (methods, per_class):
         assert not any("+crf@test" in note for note in table.notes), table.notes
+    # Every row keeps its own class IoUs (they are joined on the rows' positions).
+    assert cell(per_class, "DeepLabv3", "BCE", "iou.aeroplane") == cell(
+        per_class_table(voc_rows, split="val"), "DeepLabv3", "BCE", "iou.aeroplane"
+    )
 
 
 def test_crf_rows_show_total_time_and_the_crfs_share(voc_rows):
