@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU-machine measurement of docs/benchmarks.md in one run (about 6 minutes on an H100).
+# Every GPU-machine measurement of docs/benchmarks.md in one run (not yet run on a GPU: budget a
+# 10-minute call for it, and run it once more if a step times out).
 #
 # Prepare here (the GPU machine has no network and does not see ../shared):
 #   echo /.gpu/ >> .git/info/exclude
