@@ -65,7 +65,12 @@ def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) 
         sources = {run.id: run.depends_on or run for _, run in members}
         evaluations = _evaluations(session, sources, split)
         summaries = _by_id(session, TrainSummary, TrainSummary.run_id, _ids(sources.values()))
-        networks = _network_evaluations(session, {source.id for source in sources.values()})
+        post_processed = {
+            sources[run_id].id
+            for run_id, rows in evaluations.items()
+            if any(e.postprocess != NO_POSTPROCESS for e in rows)
+        }
+        networks = _network_evaluations(session, post_processed)
         environment_ids = {e.environment_id for rows in evaluations.values() for e in rows}
         environments = _by_id(session, Environment, Environment.id, environment_ids)
         rows = []
@@ -209,7 +214,7 @@ def _evaluations(
 
 
 def _network_evaluations(session: Session, run_ids: set[int]) -> dict[tuple[int, str], Evaluation]:
-    """The plain evaluations of the runs CRF steps post-process, by (run id, split)."""
+    """The plain evaluations of the runs whose CRF results are shown, by (run id, split)."""
     if not run_ids:
         return {}
     stmt = select(Evaluation).where(
