@@ -246,12 +246,7 @@ def test_a_worker_killed_while_evaluating_keeps_the_measured_training(tmp_path: 
         assert finish(doomed, log).code == -signal.SIGKILL
         (measured,) = query(db, summary)
         assert query(db, "SELECT count(*) FROM evaluations") == [(0,)]
-        wait_for(
-            lambda: status_json(db, tmp_path)[0][0]["status"] == "stale",
-            timeout=60,
-            what="rmi status to show the job stale",
-            poll=0.5,
-        )
+        wait_until_stale(db, tmp_path)
         rescue = rmi("worker", "--db", "rmi.db", "--lease", LEASE_S, cwd=tmp_path, timeout=300)
     finally:
         remove_run_folders(tmp_path)
@@ -285,12 +280,7 @@ def test_a_hung_worker_that_wakes_up_after_a_takeover_leaves_the_run_alone(
         wait_for(lambda: last_reported(db) >= 3, timeout=120, what="three reported iterations")
         frozen.send_signal(signal.SIGSTOP)
         try:
-            wait_for(
-                lambda: status_json(db, tmp_path)[0][0]["status"] == "stale",
-                timeout=60,
-                what="rmi status to show the job stale",
-                poll=0.5,
-            )
+            wait_until_stale(db, tmp_path)
             rescue = rmi("worker", "--db", "rmi.db", "--lease", LEASE_S, cwd=tmp_path, timeout=300)
             finished = {path.name: file_hash(path) for path in folder.iterdir()}
         finally:
@@ -308,3 +298,13 @@ def test_a_hung_worker_that_wakes_up_after_a_takeover_leaves_the_run_alone(
     assert "another worker took this job over" in line and "without a checkpoint" in line
     run = runs_table(db)["hang/ce"]
     assert (run["status"], run["attempts"], run["error"]) == ("done", 2, None)
+
+
+def wait_until_stale(db: Path, cwd: Path) -> None:
+    """Until `rmi status` shows the (only) job stale: its holder's lease has expired."""
+    wait_for(
+        lambda: status_json(db, cwd)[0][0]["status"] == "stale",
+        timeout=60,
+        what="rmi status to show the job stale",
+        poll=0.5,
+    )
