@@ -40,10 +40,19 @@ OPERATIONAL_FIELDS = frozenset(
 )
 
 
-class Strict(BaseModel):
-    """Base of every configuration block: unknown keys are errors, values are immutable."""
+# Seeds go to torch.manual_seed, which takes 64-bit integers: a larger one validated but failed
+# every attempt of its job inside training.
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+# Random scales multiply the image's side: beyond this a crop's source image no longer fits in
+# memory (the paper uses 0.5-2.0).
+MAX_SCALE = 8.0
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Strict(BaseModel):
+    """Base of every configuration block: unknown keys are errors, values are immutable, and
+    numbers are finite (`.inf` or `.nan` validate against most bounds, then fail inside a run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- losses ----------------------------------------------------------------------------------
@@ -144,10 +153,10 @@ class SyntheticConfig(Strict):
 
     height: int = Field(96, ge=16, le=2048)
     width: int = Field(128, ge=16, le=2048)
-    train_images: int = Field(64, ge=1)
-    val_images: int = Field(16, ge=1)
-    test_images: int = Field(16, ge=1)
-    seed: int = 0
+    train_images: int = Field(64, ge=1, le=1_000_000)
+    val_images: int = Field(16, ge=1, le=1_000_000)
+    test_images: int = Field(16, ge=1, le=1_000_000)
+    seed: int = Field(0, ge=SEED_MIN, le=SEED_MAX)
 
 
 class DataConfig(Strict):
@@ -159,7 +168,7 @@ class DataConfig(Strict):
     eval_split: str = "val"
     sbd_root: str | None = Field(None, description="VOC trainaug: SBD labels converted to PNG")
     synthetic: SyntheticConfig = SyntheticConfig()
-    crop_size: int = Field(513, ge=8)
+    crop_size: int = Field(513, ge=8, le=4096)
     scales: tuple[float, ...] | None = Field(
         None, description="discrete random scales, e.g. [0.5, 0.75, ..., 2.0]"
     )
@@ -167,21 +176,32 @@ class DataConfig(Strict):
     flip: bool = True
     mean: tuple[float, float, float] | None = Field(None, description="0-255; None: dataset's")
     std: tuple[float, float, float] | None = Field(None, description="0-255; None: dataset's")
-    workers: int = Field(4, ge=0)
+    workers: int = Field(4, ge=0, le=256)
     gpu_cache: Literal["auto", "on", "off"] = "auto"
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
         if self.scales is not None and self.scale_range is not None:
             raise ValueError("give data.scales or data.scale_range, not both")
-        if self.scales is not None and (not self.scales or min(self.scales) <= 0):
-            raise ValueError(f"data.scales must be positive numbers; found {list(self.scales)}")
+        if self.scales is not None and (
+            not self.scales or min(self.scales) <= 0 or max(self.scales) > MAX_SCALE
+        ):
+            raise ValueError(
+                f"data.scales must be numbers in (0, {MAX_SCALE:g}]; found {list(self.scales)}"
+            )
         if self.scale_range is not None:
             low, high = self.scale_range
-            if not 0 < low <= high:
+            if not 0 < low <= high <= MAX_SCALE:
                 raise ValueError(
-                    f"data.scale_range must be [low, high] with 0 < low <= high; "
-                    f"found [{low}, {high}]"
+                    f"data.scale_range must be [low, high] with 0 < low <= high <= "
+                    f"{MAX_SCALE:g}; found [{low}, {high}]"
+                )
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            low = 0.0 if name == "mean" else 1e-3  # a zero std divides by zero
+            if values is not None and not all(low <= v <= 255.0 for v in values):
+                raise ValueError(
+                    f"data.{name} must be three numbers in [{low:g}, 255] (0-255 pixel scale); "
+                    f"found {list(values)}"
                 )
         if self.name in ("camvid", "voc2012", "folder") and not self.root:
             raise ValueError(f"data.root is required for dataset {self.name!r}")
@@ -268,7 +288,7 @@ class RunConfig(Strict):
     loss: LossConfig = CELossConfig()
     train: TrainConfig
     eval: EvalConfig = EvalConfig()
-    seed: int = 0
+    seed: int = Field(0, ge=SEED_MIN, le=SEED_MAX)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The full resolved configuration as plain JSON types."""

@@ -25,6 +25,7 @@ _TYPES = {
     "int_from_float": "an integer",
     "float_type": "a number",
     "float_parsing": "a number",
+    "finite_number": "a finite number",
     "bool_type": "true or false",
     "bool_parsing": "true or false",
     "string_type": "a string",
@@ -66,8 +67,14 @@ def expected_phrase(err: ErrorDetails, model: type[BaseModel] | None) -> str:
         return f"a known key ({', '.join(known)})" if known else "no extra keys"
     if kind == "literal_error":
         return f"one of {ctx['expected']}"
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
+    if kind == "union_tag_invalid":
         return f"`name` to be one of {ctx.get('expected_tags', '')}"
+    if kind == "union_tag_not_found":
+        # pydantic gives no tags here; options without the name they belong to
+        # (`--set loss.radius=3` on a run without a loss) land here.
+        annotation = _walk(model, err["loc"])[1] if model else None
+        tags = [repr(_tag_of(alt)) for alt in _models_in(annotation)] if annotation else []
+        return f"`name` to be one of {', '.join(tags)} (which the other keys belong to)"
     return _TYPES.get(kind, err["msg"][0].lower() + err["msg"][1:])
 
 
@@ -79,6 +86,8 @@ def found_phrase(err: ErrorDetails) -> str:
         return f"{err['loc'][-1]!r}"
     if err["type"] == "union_tag_invalid":
         return repr(err.get("ctx", {}).get("tag"))
+    if err["type"] == "union_tag_not_found":
+        return f"a mapping without `name` ({', '.join(map(str, err.get('input') or {}))})"
     value = err.get("input")
     if isinstance(value, dict):
         return "a mapping"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,10 @@ from rmi_cli.manifest.schema import (
     TableSpec,
 )
 from rmi_cli.manifest.source import Source, dotted, parse_source, read_source
+from rmi_cli.yaml_limits import check_yaml_limits
 
+# More runs than any GPU budget covers; beyond it planning itself would take minutes.
+MAX_RUNS = 10_000
 METHOD_LABELS = {"ce": "CE", "bce": "BCE", "rmi": "RMI", "aaf": "Affinity"}
 GROUP_LABELS = {"deeplabv3": "DeepLabv3", "deeplabv3plus": "DeepLabv3+"}
 
@@ -122,8 +126,10 @@ class Manifest:
         """Resolve and validate every run of `experiment`, with `--set` overrides applied."""
         spec = self._experiment(experiment)
         set_layer = override_layer(overrides)
+        self._check_size(experiment, spec)
         runs = tuple(self._runs(experiment, spec, set_layer))
         steps = tuple(self._crf_steps(experiment, spec, runs))
+        self._check_distinct(experiment, spec, runs, steps)
         return ExperimentPlan(
             self.path, experiment, spec.description, runs, steps, tuple(spec.tables)
         )
@@ -134,6 +140,53 @@ class Manifest:
             raise ConfigError(f"{self.path}: no experiment {name!r}; the manifest defines: {known}")
         return self.spec.experiments[name]
 
+    def _check_size(self, experiment: str, spec: ExperimentSpec) -> None:
+        """Count the runs before building any: a grid of ten axes of ten values is ten billion
+        runs, which would take hours to plan and could never be trained."""
+        points = sum(math.prod(len(values) for values in axes.values()) for axes in spec.grids())
+        count = max(len(spec.runs), 1) * max(points, 1) * len(spec.seeds or [None])
+        if count > MAX_RUNS:
+            where = "grid" if spec.grid else "runs"
+            line = self.source.line_of(("experiments", experiment, where))
+            raise ConfigError(
+                f"{self.path}:{line}: experiment {experiment!r} has {count:,} runs (runs x grid "
+                f"points x seeds); at most {MAX_RUNS:,} fit one experiment: split the grid "
+                f"into several experiments"
+            )
+
+    def _check_distinct(
+        self,
+        experiment: str,
+        spec: ExperimentSpec,
+        runs: tuple[PlannedRun, ...],
+        steps: tuple[PlannedCRF, ...],
+    ) -> None:
+        """Every run and CRF step needs its own name, and every run its own configuration: two
+        grid values that read the same (`3` and `"3"`) would name one run twice, and two runs
+        that compute the same thing would be one run shown twice in every table."""
+        where = "grid" if spec.grid else "runs"
+        at = f"{self.path}:{self.source.line_of(('experiments', experiment, where))}"
+        names: dict[str, str] = {}
+        for name, origin in [(r.name, _origin(r)) for r in runs] + [
+            (s.name, "a CRF step") for s in steps
+        ]:
+            if name in names:
+                raise ConfigError(
+                    f"{at}: experiment {experiment!r}: two runs are named {name!r} ({names[name]} "
+                    f'and {origin}); make the values distinct (3 and "3" read the same)'
+                )
+            names[name] = origin
+        hashes: dict[str, PlannedRun] = {}
+        for run in runs:
+            twin = hashes.setdefault(run.config_hash, run)
+            if twin is not run:
+                raise ConfigError(
+                    f"{at}: experiment {experiment!r}: runs {twin.name!r} and {run.name!r} compute "
+                    f"the same thing (configuration {run.config_hash}; they differ only in how a "
+                    f"value is written or in settings such as train.device that do not change "
+                    f"results); keep one"
+                )
+
     def _runs(self, experiment: str, spec: ExperimentSpec, set_layer: Layer) -> list[PlannedRun]:
         prefix = ("experiments", experiment)
         base = [
@@ -141,6 +194,7 @@ class Manifest:
             yaml_layer(self.source, spec.defaults, (*prefix, "defaults")),
         ]
         planned: list[PlannedRun] = []
+        seeds_line = {"seed": self.source.line_of((*prefix, "seeds")) or 0}
         for entry, raw in (spec.runs or {"run": {}}).items():
             overrides = dict(raw or {})
             meta = {key: overrides.pop(key) for key in RUN_META_KEYS if key in overrides}
@@ -149,7 +203,9 @@ class Manifest:
                 grid_layer = self._grid_layer(experiment, spec, index, point)
                 for seed in spec.seeds or [None]:
                     name = entry + point_suffix(point) + (f"-s{seed}" if seed is not None else "")
-                    seed_layer = dotted_layer({"seed": seed} if seed is not None else {}, "", {})
+                    seed_layer = dotted_layer(
+                        {"seed": seed} if seed is not None else {}, self.path, seeds_line
+                    )
                     layers = [*base, entry_layer, grid_layer, seed_layer, set_layer]
                     entry_line = self.source.line_of((*prefix, "runs", entry))
                     fallback = f"{self.path}:{entry_line}"
@@ -201,6 +257,11 @@ def _planned(
     return PlannedRun(experiment, name, entry, label, group, dict(point), config)
 
 
+def _origin(run: PlannedRun) -> str:
+    point = ", ".join(f"{key}: {value!r}" for key, value in run.params.items())
+    return f"entry {run.entry!r}" + (f" at {{{point}}}" if point else "")
+
+
 def _validate_structure(source: Source) -> ManifestSpec:
     if not isinstance(source.data, dict):
         raise ConfigError(
@@ -238,6 +299,7 @@ def override_layer(overrides: Sequence[str]) -> Layer:
             raise ConfigError(
                 f"--set {text!r}: expected KEY=VALUE with a dotted key such as loss.radius=5"
             )
+        check_yaml_limits(raw, f"--set {key}", what="the value", with_line=False)
         try:
             assignments[key] = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:

@@ -125,13 +125,14 @@ def validate_run(
 
 def grid_points(grids: list[dict[str, list[Any]]]) -> Iterator[dict[str, Any]]:
     """The union of the cartesian products of the grids (one empty point when no grid)."""
-    seen: list[dict[str, Any]] = []
+    seen: set[str] = set()  # a set, not a list of points: a big grid is not quadratic
     for axes in grids or [{}]:
         keys = list(axes)
         for values in itertools.product(*(axes[k] for k in keys)):
             point = dict(zip(keys, values, strict=True))
-            if point not in seen:
-                seen.append(point)
+            key = repr(sorted(point.items()))
+            if key not in seen:
+                seen.add(key)
                 yield point
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from rmi_cli.errors import ConfigError
+from rmi_cli.yaml_limits import check_yaml_limits
 
 Path_ = tuple[str | int, ...]
 
@@ -52,6 +53,7 @@ def read_source(path: Path) -> Source:
 
 def parse_source(text: str, file: str) -> Source:
     """Parse YAML `text` (named `file` in messages) with line numbers."""
+    check_yaml_limits(text, file)
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

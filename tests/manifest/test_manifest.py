@@ -181,6 +181,63 @@ def test_crf_steps_follow_their_runs() -> None:
             "experiments.x.crf.on: expected one of the experiment's runs (a); found 'b'",
         ),
         ("x: {seeds: [1, 1]}", (), "seeds must be a non-empty list of distinct integers"),
+        # Values that validated but could not run: each failed every attempt inside training.
+        (
+            "x: {runs: {a: {data: {scale_range: [1, .inf]}}}}",
+            (),
+            "m.yaml:6: run 'a': data.scale_range.1: expected a finite number; found inf",
+        ),
+        ("x: {}", ("train.lr=.nan",), "train.lr: expected a finite number; found nan"),
+        ("x: {}", ("data.scales=[0.5, 100]",), "data.scales must be numbers in (0, 8]"),
+        ("x: {}", ("data.std=[58, 0, 57]",), "data.std must be three numbers in [0.001, 255]"),
+        (
+            "x: {seeds: [0, 1180591620717411303424]}",
+            (),
+            "m.yaml:6: run 'run-s1180591620717411303424': seed: expected a number <= "
+            "9223372036854775807",
+        ),
+        (
+            "x: {}",
+            ("seed=-9223372036854775809",),
+            "seed: expected a number >= -9223372036854775808",
+        ),
+        ("x: {}", ("data.crop_size=100000",), "data.crop_size: expected a number <= 4096"),
+        (
+            "x: {}",
+            ("loss.radius=3",),
+            "--set loss.radius=3: run 'run': loss: expected `name` to be one of 'ce', 'bce', "
+            "'rmi', 'aaf' (which the other keys belong to); found a mapping without `name` "
+            "(radius)",
+        ),
+        # Grids whose points name one run twice, or two runs that compute the same thing.
+        (
+            "x: {runs: {r: {loss: {name: rmi}}}, grid: {loss.radius: [3, '3']}}",
+            (),
+            "m.yaml:6: experiment 'x': two runs are named 'r-radius=3' (entry 'r' at "
+            "{loss.radius: 3} and entry 'r' at {loss.radius: '3'})",
+        ),
+        (
+            "x: {runs: {r: {loss: {name: rmi}}}, grid: {loss.radius: [3, 3.0]}}",
+            (),
+            "experiment 'x': runs 'r-radius=3' and 'r-radius=3.0' compute the same thing",
+        ),
+        (
+            "x: {runs: {r: {}}, grid: {train.device: [cpu, auto]}}",
+            (),
+            "runs 'r-device=cpu' and 'r-device=auto' compute the same thing",
+        ),
+        (
+            "x: {runs: {a: {}, a+crf: {}}, crf: {on: a}}",
+            (),
+            "two runs are named 'a+crf' (entry 'a+crf' and a CRF step)",
+        ),
+        (
+            "x: {grid: {train.lr: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], train.momentum: [0, .1, .2, .3, "
+            ".4, .5, .6, .7, .8, .9], train.weight_decay: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}, "
+            "seeds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}",
+            (),
+            "m.yaml:6: experiment 'x' has 11,000 runs (runs x grid points x seeds); at most 10,000",
+        ),
         ("x: {}", ("radius",), "--set 'radius': expected KEY=VALUE"),
         ("x: {}", (), None),
     ],
@@ -213,6 +270,48 @@ def test_unknown_experiment_lists_the_known_ones() -> None:
 def test_malformed_files(text: str, expected: str) -> None:
     with pytest.raises(ConfigError, match="^" + expected.replace("[", r"\[")):
         manifest_from_text(text, "bad.yaml")
+
+
+def _alias_bomb(levels: int = 9, fanout: int = 10) -> str:
+    """A few hundred bytes that expand to fanout ** levels values (a "billion laughs")."""
+    lines = ["version: 1", "l0: &l0 [" + ", ".join(["x"] * fanout) + "]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * fanout) + "]")
+    lines.append(f"experiments: {{x: {{grid: {{train.lr: *l{levels - 1}}}}}}}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (_alias_bomb(), "bomb.yaml:7: the manifest expands to more than 200,000 values"),
+        (
+            "experiments: " + "[" * 500 + "]" * 500 + "\n",
+            "bomb.yaml:1: the manifest nests more than 64",
+        ),
+        (
+            "experiments: &a {x: [*a]}\n",
+            "bomb.yaml:1: the manifest has the alias *a inside the node &a",
+        ),
+    ],
+)
+def test_yaml_that_would_explode_is_refused_before_it_is_built(text: str, expected: str) -> None:
+    assert len(text) < 1100  # the size of the file is not what gives it away
+    with pytest.raises(ConfigError) as caught:
+        manifest_from_text(text, "bomb.yaml")
+    assert str(caught.value).startswith(expected), caught.value
+
+
+def test_a_set_value_is_bounded_like_a_manifest() -> None:
+    message = error_of("x: {}", ("loss.radius=" + "[" * 100 + "]" * 100,))
+    assert message == "--set loss.radius: the value nests more than 64 levels deep; flatten it"
+
+
+def test_anchors_within_the_limits_still_work() -> None:
+    text = BASE + "  x: {runs: {a: &run {loss: {name: rmi}}, b: *run}, seeds: [1]}\n"
+    plan = manifest_from_text(text, "m.yaml")
+    with pytest.raises(ConfigError, match="runs 'a-s1' and 'b-s1' compute the same thing"):
+        plan.plan("x")
 
 
 def test_missing_file(tmp_path: Path) -> None:
