@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from rmi_cli.constants import IGNORE_INDEX
+from rmi_cli.errors import DataError
 from rmi_cli.records import SegmentationScores
 
 
@@ -46,6 +48,17 @@ class ConfusionMatrix:
     def numpy(self) -> np.ndarray:
         """The accumulated matrix as an int64 NumPy array (one device sync)."""
         return self.matrix.cpu().numpy().astype(np.int64)
+
+
+def require_labelled(confusion: np.ndarray, what: str) -> None:
+    """A `DataError` when `confusion` counts no pixel: every label of `what` is void or outside
+    the classes, and an mIoU of NaN would fail every attempt to store it."""
+    if int(np.asarray(confusion).sum()) == 0:
+        raise DataError(
+            f"{what} has no labelled pixel (every label is the void value {IGNORE_INDEX} or "
+            f"outside the classes): there is nothing to score; label some pixels or evaluate "
+            f"another split (data.eval_split)"
+        )
 
 
 def scores_from_confusion(confusion: np.ndarray, class_names: Sequence[str]) -> SegmentationScores:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rmi_cli.config import CRFConfig, DataConfig
+from rmi_cli.files import file_stem
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class CRFCache:
         return cls(Path(probs_dir) / "crf-cache" / key)
 
     def entry(self, name: str) -> Path:
-        return self.folder / f"{name}.npz"
+        return self.folder / f"{file_stem(name)}.npz"
 
     def load(
         self, index: int, name: str, iterations: Sequence[int], stamp: np.ndarray
@@ -95,7 +96,9 @@ class CRFCache:
         simply computed again.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=self.folder, prefix=f".{result.name}.", suffix=".tmp")
+        handle, temp = tempfile.mkstemp(
+            dir=self.folder, prefix=f".{file_stem(result.name)}.", suffix=".tmp"
+        )
         try:
             with os.fdopen(handle, "wb") as stream:
                 np.savez_compressed(

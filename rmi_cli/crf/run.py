@@ -27,6 +27,7 @@ from rmi_cli.crf.inference import iteration_counts, load_pydensecrf
 from rmi_cli.crf.worker import CRFJob, CRFWorker, init_pool_worker, run_pool_task
 from rmi_cli.engine.progress import TrainProgress
 from rmi_cli.errors import DataError, Interrupted
+from rmi_cli.files import file_stem
 from rmi_cli.records import CRFResult, Fingerprint
 from rmi_cli.system import usable_cores
 
@@ -128,9 +129,10 @@ def _check_index(
             f"another split"
         )
     for name in names:
-        if not (probs_dir / f"{name}.npy").is_file():
+        path = probs_dir / f"{file_stem(name)}.npy"
+        if not path.is_file():
             raise DataError(
-                f"{probs_dir / f'{name}.npy'} (listed in {index}) does not exist: save the "
+                f"{path} (listed in {index}) does not exist: save the "
                 f"probabilities again with `rmi eval`"
             )
 
@@ -146,7 +148,7 @@ def _pool_size(workers: int | None, images: int) -> int:
 def _cached_results(job: CRFJob) -> dict[int, ImageResult]:
     results = {}
     for index, name in enumerate(job.names):
-        stamp = probs_stamp(job.probs_dir / f"{name}.npy")
+        stamp = probs_stamp(job.probs_dir / f"{file_stem(name)}.npy")
         cached = job.cache.load(index, name, job.iterations, stamp)
         if cached is not None:
             results[index] = cached
@@ -253,10 +255,11 @@ def _terminate(executor: ProcessPoolExecutor) -> None:
 def _summarise(
     job: CRFJob, results: dict[int, ImageResult], workers: int, fingerprint: Fingerprint
 ) -> list[CRFResult]:
-    from rmi_cli.metrics import scores_from_confusion
+    from rmi_cli.metrics import require_labelled, scores_from_confusion
 
     ordered = [results[index] for index in range(len(job.names))]
     confusion = np.sum([result.confusion for result in ordered], axis=0)  # (K, C, C)
+    require_labelled(confusion[0], f"split {job.split!r} of the {job.data_cfg.name} dataset")
     seconds = np.stack([result.seconds for result in ordered])  # (N, K)
     params = job.params.model_dump(exclude={"iters"})
     return [

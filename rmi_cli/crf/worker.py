@@ -17,6 +17,7 @@ from rmi_cli.config import CRFConfig, DataConfig
 from rmi_cli.crf.cache import CRFCache, ImageResult, probs_stamp
 from rmi_cli.crf.inference import crf_steps
 from rmi_cli.errors import DataError
+from rmi_cli.files import file_stem
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class CRFWorker:
                 f"{job.split!r}, but the dataset has {sample.name!r} there: the probabilities "
                 f"belong to another dataset or split; save them again with `rmi eval`"
             )
-        path = job.probs_dir / f"{name}.npy"
+        path = job.probs_dir / f"{file_stem(name)}.npy"
         stamp = probs_stamp(path)
         probs = _read_probs(path)  # (C, H, W) float16
         image = np.asarray(sample.image).transpose(1, 2, 0)  # (H, W, 3) uint8

@@ -112,7 +112,13 @@ def check_split(info: DatasetInfo, split: str) -> None:
 
 
 def require_pair_files(pairs: Sequence[FilePair], *, listed_in: Path) -> None:
-    """Every listed image and label must exist (checked up front, not mid-training)."""
+    """Every listed image and label must exist (checked up front, not mid-training), and a
+    split must list something: an empty one would fail every attempt of a job later."""
+    if not pairs:
+        raise DataError(
+            f"split list {listed_in} lists no images; write one image name per line (without "
+            f"its suffix) or choose another split"
+        )
     require_files(
         [path for pair in pairs for path in (pair.image, pair.label)], listed_in=listed_in
     )

@@ -22,6 +22,7 @@ from rmi_cli.config import DataConfig
 from rmi_cli.data.base import DatasetInfo, FileDataset, FilePair, check_split, require_pair_files
 from rmi_cli.data.io import read_list, resolve_root
 from rmi_cli.errors import DataError
+from rmi_cli.yaml_limits import check_yaml_limits
 
 CLASSES_FILE = "classes.txt"
 CLASSES_YAML = ("classes.yaml", "classes.yml")
@@ -40,7 +41,7 @@ def build_folder(cfg: DataConfig, split: str) -> FileDataset:
     pairs = []
     for fields in read_list(list_path, what="split"):
         stem = fields[0]
-        image = images.get(stem, root / "images" / f"{stem}.jpg")
+        image = images.get(stem) or _image_in_subfolder(root / "images", stem)
         pairs.append(FilePair(image, root / "labels" / f"{stem}.png", stem))
     require_pair_files(pairs, listed_in=list_path)
     return FileDataset(info, split, pairs)
@@ -55,10 +56,7 @@ def folder_info(root: Path) -> DatasetInfo:
         )
     classes = written[0] if written else root / CLASSES_FILE
     names = _yaml_names(classes) if written else _text_names(classes)
-    if not names:
-        raise DataError(f"class-name list {classes} is empty: write one class name per line")
-    if len(names) > 255:
-        raise DataError(f"class-name list {classes} has {len(names)} names; at most 255 fit")
+    _check_names(names, classes)
     splits = sorted(path.stem for path in root.glob("*.txt") if path.name != CLASSES_FILE)
     return DatasetInfo(
         name="folder",
@@ -82,7 +80,9 @@ def _yaml_names(classes: Path) -> list[str]:
 
     expected = "expected a list of class names in label order, `names: [...]`, or {0: name, ...}"
     try:
-        data = yaml.safe_load(classes.read_text(encoding="utf-8"))
+        text = classes.read_text(encoding="utf-8")
+        check_yaml_limits(text, str(classes), error=DataError, what="the class-name list")
+        data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(
@@ -101,11 +101,41 @@ def _yaml_names(classes: Path) -> list[str]:
         data = []
     if not isinstance(data, list) or not all(isinstance(n, str | int) for n in data):
         raise DataError(f"class-name list {classes}: {expected}; found {type(data).__name__}")
-    names = [str(name).strip() for name in data]
+    return [str(name).strip() for name in data]
+
+
+def _check_names(names: list[str], classes: Path) -> None:
+    """Names are the columns of the per-class tables, joined by name: one empty or repeated
+    name would merge two classes' IoUs into one column."""
+    if not names:
+        raise DataError(f"class-name list {classes} is empty: write one class name per line")
+    if len(names) > 255:
+        raise DataError(f"class-name list {classes} has {len(names)} names; at most 255 fit")
+    if "" in names:
+        raise DataError(
+            f"class-name list {classes}: class {names.index('')} has an empty name; name every "
+            f"class (the tables label their columns with these names)"
+        )
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise DataError(f"class-name list {classes} names {', '.join(duplicates)} twice")
-    return names
+        labels = "; ".join(
+            f"{name!r} is labels {', '.join(str(i) for i, n in enumerate(names) if n == name)}"
+            for name in duplicates
+        )
+        raise DataError(
+            f"class-name list {classes} names a class twice ({labels}); give every label its "
+            f"own name (the per-class tables would merge them into one column)"
+        )
+
+
+def _image_in_subfolder(folder: Path, stem: str) -> Path:
+    """The image of a stem such as `city/0001`, which the scan of the top folder does not see;
+    the .jpg path (for the "does not exist" message) when none is there."""
+    for suffix in IMAGE_SUFFIXES:
+        for spelling in (suffix, suffix.upper()):
+            if (path := folder / f"{stem}{spelling}").is_file():
+                return path
+    return folder / f"{stem}.jpg"
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:

@@ -62,15 +62,32 @@ def require_files(paths: Sequence[Path], *, listed_in: Path) -> None:
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """An RGB image as uint8 (3, H, W); grey or palette images are converted to RGB."""
+    """An RGB image as uint8 (3, H, W); grey or palette images are converted to RGB, 16-bit grey
+    is scaled to 8 bits."""
     try:
         with Image.open(path) as image:
-            pixels = np.array(image.convert("RGB"))
+            pixels = _rgb_pixels(image, path)
     except FileNotFoundError as error:
         raise DataError(f"image {path} does not exist") from error
     except _DECODE_ERRORS as error:
         raise DataError(f"image {path} cannot be decoded ({error}): replace the file") from error
     return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+
+
+def _rgb_pixels(image: Image.Image, path: Path) -> np.ndarray:
+    """(H, W, 3) uint8. Pillow's convert("RGB") clips 16-bit grey to 255 (a white image that
+    trains without a word), so 16-bit values are scaled to 8 bits here (65535 -> 255)."""
+    if image.mode.startswith("I;16"):
+        wide = np.asarray(image, dtype=np.uint32)
+        grey = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode in ("I", "F"):
+        kind = "32-bit integer" if image.mode == "I" else "floating-point"
+        raise DataError(
+            f"image {path} holds {kind} pixels (mode {image.mode}); rmi reads 8-bit or 16-bit "
+            f"images: convert it to an 8-bit PNG or JPEG"
+        )
+    return np.array(image.convert("RGB"))
 
 
 def read_label(path: Path) -> np.ndarray:

@@ -25,6 +25,7 @@ from rmi_cli.data.gpu_cache import DeviceCache, choose_backend
 from rmi_cli.data.sampling import batch_plan
 from rmi_cli.data.transforms import normalize
 from rmi_cli.data.worker_errors import surface_worker_errors
+from rmi_cli.errors import DataError
 
 PREFETCH_BATCHES = 4  # per worker: enough to ride out one slow JPEG without idling the GPU
 
@@ -79,7 +80,7 @@ def build_train_stream(
             f"need batch_size >= 1 and start_iteration >= 0; got {batch_size}, {start_iteration}"
         )
     if len(dataset) == 0:
-        raise ValueError(f"{dataset!r} is empty: there is nothing to train on")
+        raise DataError(f"{dataset!r} is empty: there is nothing to train on; list some images")
     device = torch.device(device)
     settings = AugmentSettings.from_config(cfg, dataset.info)
     if choose_backend(dataset, cfg.gpu_cache, device) == "gpu_cache":

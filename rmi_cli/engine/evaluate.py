@@ -32,7 +32,8 @@ from rmi_cli.engine.timing import (
     synchronize,
     timed,
 )
-from rmi_cli.metrics import ConfusionMatrix, scores_from_confusion
+from rmi_cli.files import file_stem
+from rmi_cli.metrics import ConfusionMatrix, require_labelled, scores_from_confusion
 from rmi_cli.models import SegmentationModel, build_model
 from rmi_cli.records import EvalResult, InferenceTiming
 
@@ -71,7 +72,7 @@ class _Evaluator:
             probs = torch.softmax(logits[0], dim=0).half().cpu().numpy()  # (C, H, W)
             buffer = io.BytesIO()
             np.save(buffer, probs)
-            atomic_write_bytes(self.probs_dir / f"{name}.npy", buffer.getvalue())
+            atomic_write_bytes(self.probs_dir / f"{file_stem(name)}.npy", buffer.getvalue())
 
 
 def evaluate_run(
@@ -112,6 +113,10 @@ def evaluate_run(
         with torch.inference_mode():
             _evaluate(evaluator, samples, config.eval.warmup_images, total, progress, split)
         peak_mb = peak_memory_mb(device)
+    subset = f" (its first {total} images)" if total < len(dataset) else ""
+    require_labelled(
+        evaluator.confusion.numpy(), f"split {split!r} of the {info.name} dataset{subset}"
+    )
     if evaluator.probs_dir is not None:
         _write_index(evaluator.probs_dir, evaluator.names, info, split)
     return EvalResult(

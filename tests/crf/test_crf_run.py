@@ -135,6 +135,39 @@ def _no_cache(folder: str, names: list[str]) -> list[str]:
     return ["crf-cache"] if "crf-cache" in names else []
 
 
+def test_images_named_with_a_subfolder_are_cached_flat(
+    tmp_path: Path, noisy_scene: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    """A split list may name `city/a`: the CRF cache wrote `.city/a.*.tmp` into a folder that
+    did not exist, and every attempt of the job failed with FileNotFoundError."""
+    from PIL import Image
+
+    from rmi_cli.files import file_stem
+
+    root = tmp_path / "mine"
+    probs, image, label = noisy_scene
+    for stem in ("city/a", "city/b"):
+        for folder, pixels in (("images", image), ("labels", label)):
+            (root / folder / stem).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(root / folder / f"{stem}.png")
+    (root / "classes.txt").write_text("a\nb\nc\nd\n")
+    (root / "val.txt").write_text("city/a\ncity/b\n")
+    data_cfg = DataConfig(name="folder", root=str(root))
+    probs_dir = tmp_path / "probs"
+    probs_dir.mkdir()
+    for stem in ("city/a", "city/b"):
+        np.save(probs_dir / f"{file_stem(stem)}.npy", probs.astype(np.float16))
+    index = {"names": ["city/a", "city/b"], "class_names": list("abcd"), "dataset": "folder"}
+    (probs_dir / "index.json").write_text(json.dumps(index | {"split": "val"}))
+
+    results = run_crf(data_cfg=data_cfg, split="val", probs_dir=probs_dir, params=PARAMS,
+                      workers=1, progress=False)  # fmt: skip
+    assert [r.num_images for r in results] == [2, 2, 2]
+    cache = CRFCache.for_run(probs_dir, data_cfg=data_cfg, split="val", params=PARAMS)
+    assert sorted(p.name for p in cache.folder.iterdir()) == ["city%2Fa.npz", "city%2Fb.npz"]
+    assert set(cache.labels("city/a")) == {1, 5, 10}
+
+
 def test_missing_index_says_how_to_get_probabilities(tmp_path: Path) -> None:
     with pytest.raises(DataError) as raised:
         crf(tmp_path)

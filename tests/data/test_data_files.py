@@ -220,7 +220,10 @@ def test_class_names_from_yaml(folder_tree: Path, text: str) -> None:
         ("[ground, [x]]\n", r"expected a list of class names .*; found list"),
         ("{names: [a], other: 1}\n", r"expected a list of class names .*; found dict"),
         ("{0: a, 2: b}\n", r"the labels \[0, 2\] are not 0\.\.1; number the classes from 0"),
-        ("[a, b, a]\n", r"names a twice"),
+        ("[a, b, a]\n", r"names a class twice \('a' is labels 0, 2\)"),
+        ("[a, '', b]\n", r"class 1 has an empty name"),
+        ("&x [*x]\n", r"has the alias \*x inside the node &x"),
+        ("[" * 100 + "]" * 100 + "\n", r"nests more than 64 levels"),
         ("[a, b\n", r"cannot be read \(.*\); expected a list of class names"),
         ("", r"is empty"),
     ],
@@ -228,8 +231,54 @@ def test_class_names_from_yaml(folder_tree: Path, text: str) -> None:
 def test_bad_yaml_class_names(folder_tree: Path, text: str, error: str) -> None:
     (folder_tree / "classes.txt").unlink()
     (folder_tree / "classes.yaml").write_text(text)
-    with pytest.raises(DataError, match=rf"class-name list .*classes\.yaml.*{error}"):
+    with pytest.raises(DataError, match=rf"classes\.yaml.*{error}"):
         build_dataset(folder_cfg(folder_tree), "train")
+
+
+def test_duplicate_class_names_in_classes_txt_are_refused(folder_tree: Path) -> None:
+    """classes.txt went unchecked while classes.yaml refused duplicates; the per-class table
+    then merged the two classes' columns (a real IoU of 30.7 showed as 0.0)."""
+    (folder_tree / "classes.txt").write_text("ground\nsky\nsky\n")
+    with pytest.raises(
+        DataError, match=r"classes\.txt names a class twice \('sky' is labels 1, 2\)"
+    ):
+        build_dataset(folder_cfg(folder_tree), "train")
+
+
+def test_an_empty_split_list_is_refused_when_the_dataset_opens(folder_tree: Path) -> None:
+    (folder_tree / "val.txt").write_text("# nothing yet\n")
+    with pytest.raises(DataError, match=r"split list .*val\.txt lists no images"):
+        build_dataset(folder_cfg(folder_tree), "val")
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_stems_in_subfolders_find_their_images(folder_tree: Path, suffix: str) -> None:
+    write_image(folder_tree / "images" / "city" / f"w.{suffix}", seed=7)
+    write_label(folder_tree / "labels" / "city" / "w.png", stripes())
+    (folder_tree / "val.txt").write_text("city/w\n")
+    (sample,) = build_dataset(folder_cfg(folder_tree), "val")
+    assert sample.name == "city/w" and tuple(sample.image.shape) == (3, 12, 16)
+
+
+def test_16_bit_grey_images_are_scaled_to_8_bits(folder_tree: Path) -> None:
+    """Pillow's convert("RGB") clips 16-bit grey to 255: the image trained as plain white."""
+    wide = (np.arange(12 * 16, dtype=np.uint64).reshape(12, 16) * 343).astype(np.uint16)
+    wide[0, 0], wide[0, 1] = 0, 65535
+    Image.fromarray(wide).save(folder_tree / "images" / "x.png")
+    assert Image.open(folder_tree / "images" / "x.png").mode == "I;16"
+    image = build_dataset(folder_cfg(folder_tree), "train")[0].image  # (3, H, W) uint8
+    expected = np.floor(wide.astype(np.float64) * 255.0 / 65535.0 + 0.5).astype(np.uint8)
+    for channel in image:
+        assert np.array_equal(channel.numpy(), expected)
+    assert image.min() == 0 and image.max() == 255
+
+
+def test_float_images_are_refused(folder_tree: Path) -> None:
+    Image.fromarray(np.ones((12, 16), np.float32)).save(folder_tree / "images" / "w.tif")
+    write_label(folder_tree / "labels" / "w.png", stripes())
+    (folder_tree / "val.txt").write_text("w\n")
+    with pytest.raises(DataError, match=r"w\.tif holds floating-point pixels \(mode F\)"):
+        build_dataset(folder_cfg(folder_tree), "val")[0]
 
 
 def test_two_class_name_lists_are_refused(folder_tree: Path) -> None:

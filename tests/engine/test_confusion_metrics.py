@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from rmi_cli.constants import IGNORE_INDEX
-from rmi_cli.metrics import ConfusionMatrix, scores_from_confusion
+from rmi_cli.errors import DataError
+from rmi_cli.metrics import ConfusionMatrix, require_labelled, scores_from_confusion
 
 NAMES = ("sky", "road", "car", "pole")
 
@@ -71,3 +72,14 @@ def test_empty_confusion_scores_nan() -> None:
 def test_class_names_must_match_the_matrix() -> None:
     with pytest.raises(ValueError, match="3 class names"):
         scores_from_confusion(np.zeros((2, 2)), ("a", "b", "c"))
+
+
+def test_a_split_without_a_labelled_pixel_is_a_data_error() -> None:
+    """Its mIoU would be NaN, which the database refuses: the job failed three times with
+    "miou must be a fraction in [0, 1]; got nan" instead of saying what was wrong."""
+    confusion = ConfusionMatrix(3)
+    confusion.update(torch.full((4, 4), IGNORE_INDEX), torch.zeros(4, 4, dtype=torch.int64))
+    with pytest.raises(DataError, match=r"^split 'val' has no labelled pixel \(every label is"):
+        require_labelled(confusion.numpy(), "split 'val'")
+    confusion.update(torch.tensor([1]), torch.tensor([1]))
+    require_labelled(confusion.numpy(), "split 'val'")
