@@ -10,6 +10,7 @@ busy timeout with exponential backoff.
 
 from __future__ import annotations
 
+import glob
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, Connection, Engine, Select
+from sqlalchemy import URL, Connection, Engine, ExceptionContext, Select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +37,48 @@ _SQLITE_USER_ERRORS = {
     "disk I/O error": "a disk I/O error occurred; check the disk and the file",
     "unable to open database file": "SQLite cannot open the file; check the path and folder",
 }
+
+
+# SQLite's words for a file whose pages are damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
+_SQLITE_DAMAGED = (
+    "database disk image is malformed",
+    "malformed database schema",
+    "file is not a database",
+)
+
+
+def damaged_file(path: Path, reason: str) -> DatabaseError:
+    """The one line for an SQLite file with damaged pages: no retry or command can fix it, so it
+    names what can, the backups `rmi db upgrade` keeps and SQLite's own salvage command."""
+    backups = sorted(path.parent.glob(f"{glob.escape(path.name)}.bak-*"), key=_mtime)
+    newest = f"newest: {backups[-1].name}" if backups else "none here"
+    recovered = path.with_name(f"{path.stem}-recovered{path.suffix or '.db'}")
+    return DatabaseError(
+        f"{path}: the database file is damaged ({reason}); stop the rmi processes using it, "
+        f"then restore a backup (rmi db upgrade keeps {path.name}.bak-* beside it; {newest}) or "
+        f"salvage what is readable: sqlite3 {path} .recover | sqlite3 {recovered} (an sqlite3 "
+        f"with .recover, such as sqlite.org's), then use --db {recovered}"
+    )
+
+
+def sqlite_damage_check(path: Path) -> Callable[[ExceptionContext], None]:
+    """An engine "handle_error" listener: any statement that meets a damaged page, wherever it
+    runs (a read, a claim, a migration), raises `damaged_file` instead of SQLAlchemy's error
+    and its traceback."""
+
+    def check(context: ExceptionContext) -> None:
+        text = str(context.original_exception)
+        if any(needle in text for needle in _SQLITE_DAMAGED):
+            raise damaged_file(path, text.splitlines()[0] if text else "damaged")
+
+    return check
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def where(url: URL) -> str:

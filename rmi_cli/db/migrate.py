@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, inspect, select
 
-from rmi_cli.db.database import Database
+from rmi_cli.db.database import Database, damaged_file
 from rmi_cli.db.schema import TABLE_NAMES, Base
 from rmi_cli.errors import DatabaseError, SchemaOutOfDate
 
@@ -120,6 +120,7 @@ def upgrade(db: Database, *, backup: bool = True) -> UpgradeReport:
         _refuse_unusable(db, current, _rmi_tables(conn))
         copy = None
         if backup and db.path is not None and current is not None:
+            _check_intact(db.path, conn)
             copy = backup_sqlite(db.path, current)
         command.upgrade(alembic_config(conn), "head")
     return UpgradeReport(current, head, copy)
@@ -214,6 +215,14 @@ def _migration_connection(db: Database) -> Iterator[Connection]:
         finally:
             if db.is_sqlite and not conn.invalidated:
                 conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_intact(path: Path, conn: Connection) -> None:
+    """Refuse to migrate (and to back up) a damaged file: the copy would be damaged too, and
+    would pass for the good backup the message about damage points to."""
+    problems = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        raise damaged_file(path, problems[0] if problems else "quick_check found nothing")
 
 
 def _check_foreign_keys(db: Database, conn: Connection) -> None:

@@ -16,8 +16,15 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from rmi_cli.db.database import Database, sqlite_begin, sqlite_connect, where
+from rmi_cli.db.database import (
+    Database,
+    sqlite_begin,
+    sqlite_connect,
+    sqlite_damage_check,
+    where,
+)
 from rmi_cli.db.migrate import ensure_schema
+from rmi_cli.db.server import server_connect_args, server_error_check
 from rmi_cli.errors import DatabaseError
 
 ENV_VAR = "RMI_DB"
@@ -74,7 +81,7 @@ def open_database(
         url = _snapshot_url(path)  # type: ignore[arg-type]
     elif path is not None:
         _check_sqlite_file(path, create=create)
-    db = Database(_make_engine(url), path=path)
+    db = Database(_make_engine(url, path, reader=read_only), path=path)
     try:
         _probe(db)
         if check_schema:
@@ -179,15 +186,19 @@ def _check_header(path: Path) -> None:
         )
 
 
-def _make_engine(url: URL) -> Engine:
+def _make_engine(url: URL, path: Path | None = None, *, reader: bool = False) -> Engine:
     if url.get_backend_name() != "sqlite":
         try:
-            return create_engine(url, pool_pre_ping=True)
+            engine = create_engine(
+                url, pool_pre_ping=True, connect_args=server_connect_args(url, reader=reader)
+            )
         except (NoSuchModuleError, ModuleNotFoundError) as exc:
             raise DatabaseError(
                 f"{where(url)}: the database driver is not installed ({exc}); for PostgreSQL "
                 f"install psycopg (pip install 'rmi-cli[postgres]')"
             ) from None
+        event.listen(engine, "handle_error", server_error_check(where(url), url))
+        return engine
     memory = url.database in (None, "", ":memory:")
     # The sqlite3 `timeout` is SQLite's busy timeout: a writer waits that long for the lock
     # before giving up with "database is locked". check_same_thread is off (SQLAlchemy's own
@@ -201,6 +212,8 @@ def _make_engine(url: URL) -> Engine:
     )
     event.listen(engine, "connect", sqlite_connect)
     event.listen(engine, "begin", sqlite_begin)
+    if path is not None:
+        event.listen(engine, "handle_error", sqlite_damage_check(path))
     return engine
 
 
@@ -211,14 +224,14 @@ def _probe(db: Database) -> None:
         with db.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1").scalar_one()
             if db.is_sqlite:
-                # Parsing the schema catches a damaged header or schema page; damage deeper in
-                # the file only shows when a query reaches it.
+                # Parsing the schema catches a damaged header or schema page (the engine's
+                # damage check turns it into its line); damage deeper in the file shows when a
+                # query reaches it, and is reported the same way then.
                 conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar_one()
     except DBAPIError as exc:
         first = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
         advice = (
-            "the file is damaged; restore a backup (rmi db upgrade keeps <file>.bak-*) or use "
-            "a new file"
+            "check the file and that its folder is readable"
             if db.is_sqlite
             else "check the URL, that the server is running, and the credentials"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,25 @@ def test_upgrade_refuses_a_newer_schema_without_a_backup(db_path: Path) -> None:
     with open_database(str(db_path), check_schema=False) as db, pytest.raises(DatabaseError):
         upgrade(db)
     assert [p.name for p in db_path.parent.iterdir() if ".bak" in p.name] == []
+
+
+def test_upgrade_refuses_a_damaged_file_without_a_backup(
+    db_path: Path, two_revisions: Path
+) -> None:
+    """A backup of a damaged file would be damaged too, and would pass for the good backup
+    that the message about damage points to."""
+    populate_at_head(db_path)
+    with closing(sqlite3.connect(db_path)) as raw:
+        (page,) = raw.execute("SELECT pageno FROM dbstat WHERE name = 'train_metrics'").fetchone()
+    with db_path.open("r+b") as handle:  # one page of junk, as dd would write it
+        handle.seek((page - 1) * 4096)
+        handle.write(bytes(range(256)) * 16)
+    before = db_path.read_bytes()
+    with (
+        open_database(str(db_path), check_schema=False) as db,
+        pytest.raises(DatabaseError) as caught,
+    ):
+        upgrade(db)
+    assert str(caught.value).startswith(f"{db_path}: the database file is damaged (")
+    assert [p.name for p in db_path.parent.iterdir() if ".bak" in p.name] == []
+    assert db_path.read_bytes() == before

@@ -5,6 +5,9 @@ The queue and process tests already run on both backends through the `db_url` fi
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from db_samples import eval_result, train_spec
 from sqlalchemy import MetaData, Table, update
@@ -59,3 +62,40 @@ def test_unreachable_server_is_one_line() -> None:
     message = str(caught.value)
     assert message.startswith(f"{where(resolve_target(url)[0])}: cannot open the database (")
     assert "secret" not in message and "\n" not in message
+
+
+def _statement_timeout(url: str, *, read_only: bool) -> str:
+    with open_database(url, create=False, read_only=read_only) as db, db.engine.connect() as conn:
+        return str(conn.exec_driver_sql("SHOW statement_timeout").scalar_one())
+
+
+def test_readers_get_a_statement_timeout_writers_do_not_and_the_url_decides(
+    pg_database: str,
+) -> None:
+    open_database(pg_database).close()
+    assert _statement_timeout(pg_database, read_only=True) == "1min"
+    assert _statement_timeout(pg_database, read_only=False) == "0"
+    own = f"{pg_database}?options=-c%20statement_timeout%3D5s"
+    assert _statement_timeout(own, read_only=True) == "5s"
+    with open_database(f"{pg_database}?connect_timeout=3", create=False) as db:
+        assert db.engine.url.query["connect_timeout"] == "3"
+
+
+def test_a_reader_blocked_past_its_statement_timeout_is_one_line(pg_database: str) -> None:
+    """A migration (or anything) holding a lock on `runs`: `rmi status` waits its statement
+    timeout (here 1 s, from the URL), then says so in one line instead of hanging."""
+    import psycopg
+
+    open_database(pg_database).close()
+    plain = pg_database.replace("postgresql+psycopg://", "postgresql://")
+    reader_url = f"{pg_database}?options=-c%20statement_timeout%3D1s"
+    with psycopg.connect(plain) as locker:
+        locker.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+        done = subprocess.run(
+            [sys.executable, "-m", "rmi_cli", "status", "--db", reader_url],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"error: {where(resolve_target(reader_url)[0])}: a query took longer")
+    assert "statement timeout" in line and "statement_timeout%3D300s" in line

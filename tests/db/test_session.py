@@ -116,7 +116,11 @@ def test_corrupt_sqlite_file(db_path: Path) -> None:
     data = bytearray(db_path.read_bytes())
     data[100:4096] = b"\xff" * (4096 - 100)
     db_path.write_bytes(bytes(data))
-    assert refuse(db_path).startswith(f"{db_path}: cannot open the database (")
+    assert refuse(db_path).startswith(
+        f"{db_path}: the database file is damaged (database disk image is malformed); stop the "
+        f"rmi processes using it, then restore a backup (rmi db upgrade keeps rmi.db.bak-* beside "
+        f"it; none here) or salvage what is readable: sqlite3 {db_path} .recover | sqlite3 "
+    )
 
 
 def test_folder_instead_of_file(tmp_path: Path) -> None:
