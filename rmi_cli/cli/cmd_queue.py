@@ -21,6 +21,7 @@ from rmi_cli.cli.options import (
     RunsDirOption,
     SetOption,
     open_db,
+    parse_list,
     runs_dir,
 )
 from rmi_cli.cli.preflight import check_datasets
@@ -52,10 +53,11 @@ def ablate(
     if dry_run:
         # Nothing is written: a database that does not exist yet is not created for it.
         _, path = store.resolve_target(db)
-        database = open_db("sqlite://" if path is not None and not path.exists() else db)
+        target = "sqlite://" if path is not None and not path.exists() else db
+        database = open_db(target, read_only=True)
         views.print_plan(database, with_stored_counts(database, plan))
         return
-    devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
+    devices = parse_list(gpus, "--gpus", "0,1,2,3") if gpus is not None else []
     count = len(devices) or workers
     if count:  # the runs start here: this machine must be able to read their data
         needs = [(r.config.data, s) for r in plan.runs for s in _splits(r.config.data)]

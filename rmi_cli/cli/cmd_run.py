@@ -92,7 +92,9 @@ def evaluate(
 
 @app.command()
 def crf(
-    run: str = typer.Option(..., "--run", "-r", help="A CE run: name, experiment/name or hash."),
+    run: str = typer.Option(
+        ..., "--run", "-r", help="A trained run (any loss): name, experiment/name or hash."
+    ),
     iters: str = typer.Option("1,5,10", help="Mean-field iteration counts, e.g. 1,5,10."),
     workers: int | None = typer.Option(None, min=1, help="Processes (default: all cores)."),
     split: str | None = typer.Option(None, help="Split (default: the run's eval split)."),
@@ -100,7 +102,8 @@ def crf(
     runs: Path | None = RunsDirOption,
 ) -> None:
     """Dense-CRF post-processing of a run's saved probabilities (computed once if missing) with
-    the paper's settings; stores mIoU, per-class IoU and the CRF time per image for every
+    the paper's settings (the paper post-processes CE runs; any run's softmax works, a BCE or
+    RMI run's included); stores mIoU, per-class IoU and the CRF time per image for every
     iteration count. Re-running is a no-op; Ctrl-C keeps the images already done.
 
     Example: rmi crf --run camvid-table4/ce-deeplabv3-s0 --iters 1,5,10 --workers 16

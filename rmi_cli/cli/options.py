@@ -67,10 +67,22 @@ def runs_dir(database: store.Database, explicit: Path | None) -> Path:
     return Path("runs").resolve()
 
 
+def parse_list(text: str, option: str, example: str) -> list[str]:
+    """`"0, 1"` -> ["0", "1"]; an empty item (`1,,5`, a trailing comma) is a one-line error
+    rather than silently dropped: it is usually a value that went missing."""
+    items = [part.strip() for part in text.split(",")]
+    if not text.strip() or "" in items:
+        raise UserError(
+            f"{option}: expected a comma-separated list such as {example}; found {text!r} (an "
+            f"empty item)"
+        )
+    return items
+
+
 def parse_ints(text: str, option: str) -> tuple[int, ...]:
     """`"1,5,10"` -> (1, 5, 10), with a one-line error naming the option."""
     try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
+        values = tuple(int(part) for part in parse_list(text, option, "1,5,10"))
     except ValueError:
         raise UserError(
             f"{option}: expected comma-separated integers such as 1,5,10; found {text!r}"

@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 from reliability_kit import (
     Result,
     drop_file_capabilities,
     file_hash,
     manifest,
+    query,
     remove_run_folders,
     rmi,
     runs_table,
@@ -37,6 +39,10 @@ from reliability_kit import (
 
 GOOD = manifest({"ce": "{loss: {name: ce}}"})
 FOLDER_RUN = '{loss: {name: ce}, data: {name: folder, root: "@ROOT@", crop_size: 16}}'
+# A folder dataset in the workspace (written by a set-up), read by a local worker.
+LOCAL_FOLDER = manifest(
+    {"r": "{loss: {name: ce}, data: {name: folder, root: data, crop_size: 16}}"}
+)
 
 
 def tiny(run: str, *, name: str = "tiny") -> str:
@@ -60,7 +66,64 @@ def ablate(*extra: str, manifest_file: str = "m.yaml", experiment: str = "tiny")
     return ("ablate", manifest_file, "-e", experiment, "--workers", "0", "--db", "@DB@", *extra)
 
 
+def local(*extra: str) -> tuple[str, ...]:
+    """`rmi ablate` with a local worker: the data is opened (and refused) before queueing."""
+    return ("ablate", "m.yaml", "-e", "tiny", "--workers", "1", "--db", "@DB@", *extra)
+
+
+def with_grid(run: str, grid: str) -> str:
+    return tiny(run) + f"    grid: {grid}\n"
+
+
+def alias_bomb(levels: int = 9, fanout: int = 10) -> str:
+    """~600 bytes that expand to fanout ** levels values (nested anchors, a "billion laughs")."""
+    lines = ["version: 1", "l0: &l0 [" + ", ".join(["x"] * fanout) + "]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * fanout) + "]")
+    return "\n".join(lines) + f"\nexperiments: {{tiny: {{grid: {{train.lr: *l{levels - 1}}}}}}}\n"
+
+
+# The classes of bad input, by the prefix of a case's id (docs/reliability.md counts them):
+# prefix -> (class, what its cases cover).
+CLASSES = {
+    "yaml": ("Manifests that do not parse",
+             "syntax errors, tabs, an empty file, a list at the top, duplicate keys, a Python "
+             "object tag (never run), a missing file"),
+    "bomb": ("YAML that explodes when built",
+             "alias bombs, 500 nested brackets, an alias inside its own anchor: in a manifest, "
+             "a --set value and classes.yaml; refused from the event stream in about a second"),
+    "key": ("Unknown keys, names and types",
+            "misspelt keys, unknown losses, backbones and experiments, words for numbers, "
+            "--set without a value, loss options without the loss they belong to"),
+    "value": ("Values out of range, or valid but impossible to run",
+              "bounds of every loss and training option, infinite or NaN numbers, seeds beyond "
+              "64 bits, scales and std that break the data pipeline"),
+    "grid": ("Grids that collide or explode",
+             "values that name one run twice (3 and \"3\"), runs that compute the same thing, a "
+             "grid over an operational field, 100,000 runs"),
+    "checkpoint": ("Checkpoints that are missing, foreign or unsafe",
+                   "another model's weights, a plain state dict, a text file, a pickle that "
+                   "runs code, a file outside a run folder, a run not trained yet"),
+    "db": ("Databases that are wrong, newer, damaged or not writable",
+           "a newer schema, a text file, a damaged header, a page overwritten by dd (met by "
+           "seven commands), a folder, a missing file or folder, read-only files and folders"),
+    "local": ("Data this machine cannot read, refused before queueing",
+              "a missing root, an empty split list, duplicate or empty class names, an unknown "
+              "split for the CRF"),
+    "cli": ("Bad command-line arguments",
+            "unknown options and commands, malformed lists (1,x, 0, 1,,5, 0,,1), unknown formats "
+            "and baselines, missing or contradictory arguments"),
+}  # fmt: skip
+JOB_CLASS = (
+    "Bad data met by a running job",
+    "a job on another machine meets it: failed at once with the error stored, not retried, "
+    "while the other runs finish (labels out of range, sizes that differ, a corrupt or "
+    "floating-point image, no class list or split, a split without a labelled pixel)",
+)
 R = {"files": {"m.yaml": GOOD}}  # the good manifest, for cases about something else
+DAMAGED_PAGE = ("rmi.db: the database file is damaged (database disk image is malformed)",
+                "rmi db upgrade keeps rmi.db.bak-* beside it; none here",
+                "sqlite3 @PATH@ .recover | sqlite3 @FOLDER@/rmi-recovered.db")  # fmt: skip
 EVAL = ("eval", "--checkpoint", "ck/checkpoints/last.pt", "--db", "@DB@")  # see _checkpoint
 
 CASES = [
@@ -92,36 +155,82 @@ CASES = [
          files={"m.yaml": tiny("{loss: {name: ce}, train: {iterations: ten}}")}),
     Case("key-unknown-in-set", ablate("--set", "loss.radiuss=3"),
          ("--set loss.radiuss=3", "loss.radiuss", "expected a known key", "found 'radiuss'"), **R),
-    Case("set-without-value", ablate("--set", "loss.radius"),
+    Case("key-set-without-value", ablate("--set", "loss.radius"),
          ("--set 'loss.radius'", "expected KEY=VALUE"), **R),
-    Case("unknown-experiment", ablate(experiment="nope"),
+    Case("key-unknown-experiment", ablate(experiment="nope"),
          ("m.yaml", "no experiment 'nope'", "defines: tiny"), **R),
-    Case("unknown-loss", ablate(),
+    Case("key-unknown-loss", ablate(),
          ("m.yaml:10:", "loss", "one of 'ce', 'bce', 'rmi', 'aaf'", "found 'dice'"),
          files={"m.yaml": tiny("{loss: {name: dice}}")}),
-    Case("unknown-backbone", ablate(),
+    Case("key-unknown-backbone", ablate(),
          ("m.yaml:10:", "model.backbone", "'resnet18', 'resnet50' or 'resnet101'",
           "found 'resnet34'"),
          files={"m.yaml": tiny("{loss: {name: ce}, model: {backbone: resnet34}}")}),
-    Case("set-iterations-not-a-number", ablate("--set", "train.iterations=many"),
+    Case("key-set-iterations-not-a-number", ablate("--set", "train.iterations=many"),
          ("--set train.iterations=many", "train.iterations", "an integer", "found 'many'"), **R),
-    Case("batch-size-1", ablate("--set", "train.batch_size=1"),
+    Case("value-batch-size-1", ablate("--set", "train.batch_size=1"),
          ("train.batch_size", "expected a number >= 2", "found 1"), **R),
-    Case("warmup-not-below-iterations", ablate("--set", "train.warmup_iters=5"),
+    Case("value-warmup-not-below-iterations", ablate("--set", "train.warmup_iters=5"),
          ("train.warmup_iters (5) must be smaller than train.iterations (1)",), **R),
-    Case("manifest-missing", ablate(manifest_file="nope.yaml"),
+    Case("yaml-file-missing", ablate(manifest_file="nope.yaml"),
          ("nope.yaml", "manifest not found"), **R),
+    # --- YAML that explodes when built: refused from the event stream, in a second -----------
+    Case("bomb-alias-expansion", ablate(),
+         ("m.yaml:7:", "expands to more than 200,000 values", "`*name` copies what `&name`"),
+         files={"m.yaml": alias_bomb()}),
+    Case("bomb-nested-500-levels", ablate(), ("m.yaml:2:", "nests more than 64 levels deep"),
+         files={"m.yaml": "version: 1\nexperiments: " + "[" * 500 + "]" * 500 + "\n"}),
+    Case("bomb-alias-inside-its-anchor", ablate(),
+         ("m.yaml:2:", "alias *a inside the node &a it copies"),
+         files={"m.yaml": "version: 1\nexperiments: &a {tiny: [*a]}\n"}),
+    Case("bomb-set-value-nested", ablate("--set", "loss.radius=" + "[" * 200 + "]" * 200),
+         ("--set loss.radius: the value nests more than 64 levels deep",), **R),
+    # --- grids whose points collide: refused before a database is created ------------------
+    Case("grid-values-same-name", ablate(),
+         ("m.yaml:11:", "two runs are named 'r-radius=3'", "at {loss.radius: '3'}"),
+         files={"m.yaml": with_grid("{loss: {name: rmi}}", '{loss.radius: [3, "3"]}')},
+         db="fresh.db"),
+    Case("grid-values-same-configuration", ablate(),
+         ("runs 'r-radius=3' and 'r-radius=3.0' compute the same thing", "keep one"),
+         files={"m.yaml": with_grid("{loss: {name: rmi}}", "{loss.radius: [3, 3.0]}")},
+         db="fresh.db"),
+    Case("grid-over-an-operational-field", ablate(),
+         ("runs 'r-device=cpu' and 'r-device=auto' compute the same thing", "train.device"),
+         files={"m.yaml": with_grid("{loss: {name: ce}}", "{train.device: [cpu, auto]}")},
+         db="fresh.db"),
+    Case("grid-too-large", ablate(),
+         ("m.yaml:11:", "has 100,000 runs", "at most 10,000", "split the grid"),
+         files={"m.yaml": with_grid("{loss: {name: ce}}", "{" + ", ".join(
+             f"train.{k}: [{', '.join(str(v) for v in range(1, 11))}]"
+             for k in ("iterations", "log_every", "checkpoint_every", "batch_size", "warmup_iters")
+         ) + "}")}),
+    # --- values that validate but cannot run: refused up front, never retried ---------------
+    Case("value-scale-range-infinite", ablate("--set", "data.scale_range=[1, .inf]"),
+         ("--set data.scale_range=[1, .inf]", "data.scale_range.1", "expected a finite number",
+          "found inf"), **R),
+    Case("value-lr-not-a-number", ablate("--set", "train.lr=.nan"),
+         ("train.lr", "expected a finite number", "found nan"), **R),
+    Case("value-seed-beyond-64-bits", ablate("--set", f"seed={2**70}"),
+         ("seed", "expected a number <= 9223372036854775807", f"found {2**70}"), **R),
+    Case("value-std-zero", ablate("--set", "data.std=[58, 0, 57]"),
+         ("data.std must be three numbers in [0.001, 255]", "found [58.0, 0.0, 57.0]"), **R),
+    Case("value-scale-beyond-memory", ablate("--set", "data.scales=[0.5, 100]"),
+         ("data.scales must be numbers in (0, 8]", "found [0.5, 100.0]"), **R),
+    Case("key-loss-option-without-a-loss", ("train", "--set", "train.iterations=1",
+                                        "--set", "loss.radius=3", "--db", "@DB@"),
+         ("loss: expected `name` to be one of 'ce', 'bce', 'rmi', 'aaf'",
+          "found a mapping without `name` (radius)")),
     # --- impossible loss options --------------------------------------------------------------
-    Case("rmi-radius-0", ablate(), ("m.yaml:10:", "loss.radius", ">= 1", "found 0"),
+    Case("value-rmi-radius-0", ablate(), ("m.yaml:10:", "loss.radius", ">= 1", "found 0"),
          files={"m.yaml": tiny("{loss: {name: rmi, radius: 0}}")}),
-    Case("rmi-radius-11", ablate(), ("m.yaml:10:", "loss.radius", "<= 10", "found 11"),
+    Case("value-rmi-radius-11", ablate(), ("m.yaml:10:", "loss.radius", "<= 10", "found 11"),
          files={"m.yaml": tiny("{loss: {name: rmi, radius: 11}}")}),
-    Case("rmi-pool-size-0", ablate(), ("m.yaml:10:", "loss.pool_size", ">= 1", "found 0"),
+    Case("value-rmi-pool-size-0", ablate(), ("m.yaml:10:", "loss.pool_size", ">= 1", "found 0"),
          files={"m.yaml": tiny("{loss: {name: rmi, pool_size: 0}}")}),
-    Case("rmi-pool-median", ablate(),
+    Case("value-rmi-pool-median", ablate(),
          ("m.yaml:10:", "loss.pool", "one of 'avg', 'max' or 'nearest'", "found 'median'"),
          files={"m.yaml": tiny("{loss: {name: rmi, pool: median}}")}),
-    Case("rmi-stride-not-pool-size", ablate(),
+    Case("value-rmi-stride-not-pool-size", ablate(),
          ("m.yaml:10:", "loss.stride must equal loss.pool_size", "found stride 3 and pool_size 2"),
          files={"m.yaml": tiny("{loss: {name: rmi, pool_size: 2, stride: 3}}")}),
     # --- checkpoints --------------------------------------------------------------------------
@@ -140,7 +249,7 @@ CASES = [
     Case("checkpoint-without-run-folder", ("eval", "--checkpoint", "loose/last.pt",
                                            "--db", "@DB@"),
          ("loose/last.pt", "no config.json in its run folder"), setup="loose_checkpoint"),
-    Case("eval-run-not-trained", ("eval", "tiny/ce", "--db", "@DB@"),
+    Case("checkpoint-run-not-trained", ("eval", "tiny/ce", "--db", "@DB@"),
          ("run 'tiny/ce' has no checkpoint", "status queued", "train it first")),
     # --- databases ----------------------------------------------------------------------------
     Case("db-newer-schema", ("status", "--db", "@DB@"),
@@ -152,8 +261,17 @@ CASES = [
     Case("db-not-a-database", ("status", "--db", "@DB@"),
          ("notes.txt: not an SQLite database",), db="notes.txt", setup="not_a_database"),
     Case("db-damaged", ("status", "--db", "@DB@"),
-         ("cannot open the database", "malformed", "restore a backup"),
+         ("damaged.db: the database file is damaged (database disk image is malformed)",
+          "restore a backup"),
          db="damaged.db", setup="damaged_database"),
+    # One page of a real file overwritten (`dd ... seek=7 count=1 conv=notrunc`): the schema
+    # reads fine, and every command that touches the `runs` table met the damage mid-query.
+    *(Case(f"db-page-damaged-{name}", (*argv, "--db", "@DB@"), DAMAGED_PAGE, setup="dd_page",
+           files={"m.yaml": GOOD})
+      for name, argv in [("status", ("status",)), ("status-run", ("status", "--run", "tiny/ce")),
+                         ("table", ("table", "-e", "tiny")), ("worker", ("worker",)),
+                         ("db-upgrade", ("db", "upgrade")),
+                         ("train", ("train", "m.yaml", "-e", "tiny")), ("ablate", ablate()[:-2])]),
     Case("db-is-a-folder", ("status", "--db", "@DB@"), ("is a folder, not a database file",),
          db="folder.db", setup="folder_database"),
     Case("db-folder-missing", ablate(), ("the folder", "nowhere", "does not exist"),
@@ -167,13 +285,25 @@ CASES = [
          ("the folder", "locked is not writable", "rmi.db-wal"),
          db="locked/rmi.db", setup="read_only_folder", no_file_caps=True, **R),
     # --- data this machine cannot read, for runs that would start here -----------------------
+    Case("local-workers-empty-eval-split", local(),
+         ("split list", "data/val.txt lists no images", "one image name per line"),
+         files={"m.yaml": LOCAL_FOLDER}, setup="empty_eval_split"),
+    Case("local-workers-duplicate-class-names", local(),
+         ("classes.txt names a class twice ('car' is labels 1, 2)", "own name"),
+         files={"m.yaml": LOCAL_FOLDER}, setup="duplicate_class_names"),
+    Case("local-workers-empty-class-name", local(),
+         ("classes.yaml: class 1 has an empty name", "name every class"),
+         files={"m.yaml": LOCAL_FOLDER}, setup="empty_class_name"),
+    Case("bomb-class-list", local(),
+         ("classes.yaml:7: the class-name list expands to more than 200,000 values",),
+         files={"m.yaml": LOCAL_FOLDER}, setup="class_list_alias_bomb"),
     Case("local-workers-missing-root",
          ("ablate", "m.yaml", "-e", "tiny", "--workers", "1", "--db", "@DB@"),
          ("data root", "/nonexistent/camvid does not exist", "fix the path or set the variable"),
          files={"m.yaml": tiny('{data: {name: camvid, root: "/nonexistent/camvid"}}')}),
-    Case("crf-unknown-split", ("crf", "--run", "tiny/ce", "--split", "nope", "--db", "@DB@"),
+    Case("local-crf-unknown-split", ("crf", "--run", "tiny/ce", "--split", "nope", "--db", "@DB@"),
          ("dataset 'synthetic' has no split 'nope'", "known splits: train, val, test")),
-    Case("table-unknown-baseline", ("table", "-e", "tiny", "--baseline", "XYZ", "--db", "@DB@"),
+    Case("cli-table-unknown-baseline", ("table", "-e", "tiny", "--baseline", "XYZ", "--db", "@DB@"),
          ("--baseline 'XYZ'", "has no such method", "its methods: CE")),
     # --- command-line arguments ---------------------------------------------------------------
     Case("cli-unknown-option", ("status", "--bogus", "--db", "@DB@"),
@@ -184,6 +314,10 @@ CASES = [
          ("--iters", "expected comma-separated integers", "found '1,x'")),
     Case("cli-zero-iters", ("crf", "--run", "tiny/ce", "--iters", "0", "--db", "@DB@"),
          ("--iters", "expected positive integers", "found '0'")),
+    Case("cli-iters-empty-item", ("crf", "--run", "tiny/ce", "--iters", "1,,5", "--db", "@DB@"),
+         ("--iters", "comma-separated list such as 1,5,10", "found '1,,5' (an empty item)")),
+    Case("cli-gpus-empty-item", ablate("--gpus", "0,,1"),
+         ("--gpus", "comma-separated list such as 0,1,2,3", "found '0,,1' (an empty item)"), **R),
     Case("cli-bad-status-format", ("status", "--format", "xml", "--db", "@DB@"),
          ("--format", "expected rich, csv or json", "found 'xml'")),
     Case("cli-bad-table-format", ("table", "-e", "tiny", "--format", "xml", "--db", "@DB@"),
@@ -220,6 +354,36 @@ def label_out_of_range(root: Path) -> None:
 
 def size_mismatch(root: Path) -> None:
     write_png(_dataset(root) / "labels" / "b.png", np.zeros((12, 16), np.uint8))
+
+
+def empty_eval_split(root: Path) -> None:
+    (_dataset(root) / "val.txt").write_text("# to do\n")
+
+
+def duplicate_class_names(root: Path) -> None:
+    (_dataset(root) / "classes.txt").write_text("road\ncar\ncar\n")
+
+
+def empty_class_name(root: Path) -> None:
+    data = _dataset(root)
+    (data / "classes.txt").unlink()
+    (data / "classes.yaml").write_text("[road, '', sky]\n")
+
+
+def class_list_alias_bomb(root: Path) -> None:
+    data = _dataset(root)
+    (data / "classes.txt").unlink()
+    (data / "classes.yaml").write_text(alias_bomb().split("\nexperiments:")[0] + "\nnames: *l8\n")
+
+
+def all_void_eval(root: Path) -> None:
+    write_png(_dataset(root) / "labels" / "c.png", np.full((16, 16), 255, np.uint8))
+
+
+def float_image(root: Path) -> None:
+    data = _dataset(root)
+    (data / "images" / "b.png").unlink()
+    Image.fromarray(np.ones((16, 16), np.float32)).save(data / "images" / "b.tif")
 
 
 def corrupt_image(root: Path) -> None:
@@ -296,6 +460,26 @@ def damaged_database(root: Path) -> None:
     (root / "damaged.db").write_bytes(header + bytes(range(256)) * 16)
 
 
+def dd_page(root: Path) -> None:
+    """The break-test's command, on the template database (page 8 holds the `runs` table)."""
+    for _ in range(5):  # random bytes that happen to form a valid page are redrawn
+        subprocess.run(
+            ["dd", "if=/dev/urandom", "of=rmi.db", "bs=4096", "seek=7", "count=1", "conv=notrunc"],
+            cwd=root, check=True, capture_output=True,
+        )  # fmt: skip
+        if query_safely(root / "rmi.db", "PRAGMA quick_check") != [("ok",)]:
+            return
+    raise AssertionError("five random pages in a row passed SQLite's quick_check")
+
+
+def query_safely(db: Path, sql: str) -> list[tuple[Any, ...]] | None:
+    """The rows, or None when SQLite refuses the file (what a damaged page makes it do)."""
+    try:
+        return query(db, sql)
+    except sqlite3.DatabaseError:
+        return None
+
+
 def folder_database(root: Path) -> None:
     (root / "folder.db").mkdir()
 
@@ -320,12 +504,19 @@ SETUPS: dict[str, Callable[[Path], None]] = {
         label_out_of_range,
         size_mismatch,
         corrupt_image,
+        empty_eval_split,
+        duplicate_class_names,
+        empty_class_name,
+        class_list_alias_bomb,
+        all_void_eval,
+        float_image,
         foreign_checkpoint,
         plain_state_dict,
         text_checkpoint,
         code_checkpoint,
         loose_checkpoint,
         newer_schema,
+        dd_page,
         not_a_database,
         damaged_database,
         folder_database,
@@ -361,6 +552,8 @@ def workspace(tmp_path: Path, template_db: Path) -> Iterator[Path]:
 def test_the_corpus_is_large_and_unique() -> None:
     ids = [case.id for case in CASES] + [case.id for case in JOB_CASES]
     assert len(ids) >= 30 and len(set(ids)) == len(ids)
+    unclassified = [case.id for case in CASES if case.id.split("-")[0] not in CLASSES]
+    assert unclassified == [], "start the id with a prefix of CLASSES (or add a class)"
     assert all(case.setup is None or case.setup in SETUPS for case in [*CASES, *JOB_CASES])
 
 
@@ -387,7 +580,8 @@ def test_bad_input_is_refused_in_one_line(case: Case, workspace: Path) -> None:
     # The one line is the whole of stderr.
     (line,) = result.err_lines
     assert line.startswith("error: "), result
-    missing = [word for word in case.words if word not in line]
+    words = [w.replace("@PATH@", str(db)).replace("@FOLDER@", str(db.parent)) for w in case.words]
+    missing = [word for word in words if word not in line]
     assert missing == [], line
     assert db.exists() == existed, "a database was created"
     assert (file_hash(db) if db.is_file() else None) == before, "the database changed"
@@ -501,6 +695,19 @@ JOB_CASES = [
             setup="size_mismatch"),
     JobCase("image-corrupt", FOLDER_RUN, ("image", "images/b.png cannot be decoded", "replace"),
             setup="corrupt_image"),
+    JobCase("image-floating-point", FOLDER_RUN,
+            ("images/b.tif holds floating-point pixels (mode F)", "convert it to an 8-bit"),
+            setup="float_image"),
+    JobCase("dataset-duplicate-class-names", FOLDER_RUN,
+            ("classes.txt names a class twice ('car' is labels 1, 2)",),
+            setup="duplicate_class_names"),
+    JobCase("dataset-empty-eval-split", FOLDER_RUN, ("split list", "val.txt lists no images"),
+            setup="empty_eval_split"),
+    # Only visible once the labels are read: the run trains, then its evaluation is refused
+    # (the mIoU would be NaN) with the error stored once, not three times.
+    JobCase("eval-split-all-void", FOLDER_RUN,
+            ("split 'val' of the folder dataset has no labelled pixel", "label some pixels"),
+            setup="all_void_eval"),
 ]  # fmt: skip
 
 
@@ -508,6 +715,7 @@ JOB_CASES = [
 class Batch:
     result: Result
     runs: dict[str, dict[str, Any]]
+    folder: Path  # its database and run folders (kept until the module's tests are done)
 
 
 @pytest.fixture(scope="module")
@@ -530,7 +738,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
         )
         assert queued.code == 0, queued
         result = rmi("worker", "-e", "bad", "--db", "rmi.db", cwd=folder, timeout=300)
-        yield Batch(result, runs_table(folder / "rmi.db"))
+        yield Batch(result, runs_table(folder / "rmi.db"), folder)
     finally:
         remove_run_folders(folder)
 
@@ -553,3 +761,15 @@ def test_a_job_that_meets_bad_data_fails_with_its_error_stored(case: JobCase, ba
     run = batch.runs[f"bad/{case.id}"]
     assert (run["status"], run["attempts"]) == ("failed", 1)
     assert all(word in run["error"] for word in case.words), run["error"]
+
+
+def test_evaluating_a_split_without_labels_again_is_one_line(batch: Batch) -> None:
+    """`rmi eval` on the run whose evaluation split has only void labels: the trained model is
+    there, the scores cannot be; it printed a traceback ending in "miou must be a fraction"."""
+    db = batch.folder / "rmi.db"
+    before = file_hash(db)
+    result = rmi("eval", "bad/eval-split-all-void", "--db", "rmi.db", cwd=batch.folder)
+    assert result.code == 2, result
+    (line,) = result.err_lines
+    assert line.startswith("error: split 'val' of the folder dataset has no labelled pixel"), line
+    assert file_hash(db) == before
