@@ -90,10 +90,60 @@ def _prune(directory: Path, *, keep: int) -> None:
             path.unlink(missing_ok=True)
 
 
+class CorruptCheckpoint(CheckpointError):
+    """A checkpoint file that cannot be read at all (as opposed to one of another run)."""
+
+
 def latest_checkpoint(workdir: Path) -> Path | None:
-    """`workdir/checkpoints/last.pt` when it exists."""
-    path = checkpoint_dir(workdir) / LAST_NAME
-    return path if path.is_file() else None
+    """`workdir/checkpoints/last.pt` when it exists, else the newest `iter-<N>.pt`."""
+    candidates = resume_candidates(workdir)
+    return candidates[0] if candidates else None
+
+
+def resume_candidates(workdir: Path) -> list[Path]:
+    """The checkpoints a run can resume from, newest first: `last.pt`, then the `iter-<N>.pt`
+    files by decreasing N, each file once (`last.pt` is a hard link to the newest)."""
+    directory = checkpoint_dir(workdir)
+    if not directory.is_dir():
+        return []
+    numbered = sorted(
+        ((int(match[1]), path) for path in directory.iterdir()
+         if (match := _ITER_FILE.fullmatch(path.name))),
+        reverse=True,
+    )  # fmt: skip
+    last = directory / LAST_NAME
+    paths = ([last] if last.is_file() else []) + [path for _, path in numbered]
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for path in paths:
+        stat = path.stat()
+        if (stat.st_dev, stat.st_ino) not in seen:
+            seen.add((stat.st_dev, stat.st_ino))
+            unique.append(path)
+    return unique
+
+
+def load_newest_readable(
+    workdir: Path, *, signature: dict[str, Any], config_hash: str
+) -> tuple[Path, dict[str, Any], list[str]] | None:
+    """The newest checkpoint of `workdir` that can be read, its state, and why each newer one
+    was skipped; None when there is none. Only unreadable files are skipped: one of another
+    model or run is an error (the folder belongs to someone else), as is a folder whose every
+    checkpoint is unreadable."""
+    skipped: list[str] = []
+    for path in resume_candidates(workdir):
+        try:
+            state = load_checkpoint(path, signature=signature, config_hash=config_hash)
+        except CorruptCheckpoint as err:
+            skipped.append(str(err).split("; ")[0])
+            continue
+        return path, state, skipped
+    if skipped:
+        raise CheckpointError(
+            f"no checkpoint in {checkpoint_dir(workdir)} can be read ({'; '.join(skipped)}); "
+            f"move the folder aside to train the run from the start"
+        )
+    return None
 
 
 def load_checkpoint(
@@ -129,9 +179,10 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or not a PyTorch file ({_load_failure(err)}); delete "
-            f"it and resume from an older iter-<N>.pt, or start the run again"
+        raise CorruptCheckpoint(
+            f"checkpoint {path} is corrupt or not a PyTorch file ({_load_failure(err)}); "
+            f"replace it (a run resumes from its newest readable iter-<N>.pt by itself) or "
+            f"evaluate another checkpoint of the run"
         ) from err
     if not isinstance(state, dict) or any(key not in state for key in _REQUIRED_KEYS):
         raise CheckpointError(

@@ -45,6 +45,12 @@ class TrainClock:
         return self.elapsed() / done * (total - iteration) if done > 0 else math.inf
 
 
+def note(text: str) -> None:
+    """A line for the user about what the engine decided (not an error), on stderr like the
+    progress lines, shown whether or not progress is."""
+    print(f"note: {text}", file=sys.stderr, flush=True)
+
+
 def _use_rich() -> bool:
     return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
 

@@ -29,7 +29,7 @@ from rmi_cli.data import build_dataset, build_train_stream
 from rmi_cli.engine import checkpoint as ckpt
 from rmi_cli.engine.fingerprint import environment_fingerprint
 from rmi_cli.engine.optim import build_optimizer, set_lr
-from rmi_cli.engine.progress import TrainClock, TrainProgress
+from rmi_cli.engine.progress import TrainClock, TrainProgress, note
 from rmi_cli.engine.rng import capture_rng_state, restore_rng_state, seed_everything
 from rmi_cli.engine.runtime import numerics, place_model, resolve_device, to_input
 from rmi_cli.engine.schedule import schedule_from_config
@@ -133,12 +133,16 @@ def _primed(stream: Batches) -> Batches:
 
 def _resume(run: RunParts) -> tuple[_LoopState, dict[str, Any] | None]:
     """Load the workdir's latest checkpoint into the model and optimiser, if there is one."""
-    path = ckpt.latest_checkpoint(run.workdir)
-    if path is None:
-        return _LoopState(), None
-    state = ckpt.load_checkpoint(
-        path, signature=run.signature, config_hash=run.config.canonical_hash()
+    found = ckpt.load_newest_readable(
+        run.workdir, signature=run.signature, config_hash=run.config.canonical_hash()
     )
+    if found is None:
+        return _LoopState(), None
+    path, state, skipped = found
+    for reason in skipped:
+        # A damaged last.pt (a disk error: writes are atomic) costs the steps since the older
+        # checkpoint, not the whole run.
+        note(f"{reason}; resuming from {path.name} (iteration {int(state['iteration'])})")
     ckpt.load_model_weights(run.model, state, path)
     try:
         run.optimizer.load_state_dict(state["optimizer"])

@@ -97,6 +97,52 @@ def test_resume_is_bit_exact(
     assert not unequal, f"tensors differ after resume: {unequal[:5]}"
 
 
+@pytest.mark.parametrize("damage", ["last.pt deleted", "last.pt damaged"])
+def test_a_run_resumes_from_its_newest_readable_checkpoint(
+    damage: str,
+    straight: Reference,
+    tmp_path: Path,
+    tiny_config: Callable[..., RunConfig],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The corrupt-checkpoint message said "delete it and resume from an older iter-<N>.pt",
+    but resume read only last.pt: the run restarted from iteration 0. Deleting last.pt now
+    resumes from the newest iter file; a damaged last.pt (and the iter-4.pt it is a hard link
+    to) is skipped with a note, back to iter-3.pt. Either way the run equals the straight one."""
+    metrics: list[TrainMetrics] = []
+    with pytest.raises(Interrupted):
+        train_run(tiny_config(), workdir=tmp_path, on_metrics=metrics.append,
+                  should_stop=_stop_after(4), progress=False)  # fmt: skip
+    last = tmp_path / "checkpoints" / "last.pt"
+    if damage == "last.pt deleted":
+        last.unlink()
+    else:
+        with last.open("r+b") as handle:  # in place: the hard-linked iter-4.pt is hit too
+            handle.write(b"\0" * 4096)
+    torch.manual_seed(12345)
+    result = train_run(tiny_config(), workdir=tmp_path, on_metrics=metrics.append, progress=False)
+    assert result.resumed_from == (4 if damage == "last.pt deleted" else 3)
+    # Iteration 4 is reported again after a resume from 3, with the same numbers (the
+    # database keeps one row per iteration).
+    by_iteration = {key[0]: key for key in _metrics_key(metrics)}
+    assert len(set(_metrics_key(metrics))) == len(by_iteration)
+    assert list(by_iteration.values()) == _metrics_key(straight[1])
+    err = capfd.readouterr().err
+    if damage == "last.pt damaged":
+        assert f"note: checkpoint {last} is corrupt or not a PyTorch file" in err
+        assert "resuming from iter-3.pt (iteration 3)" in err
+
+
+def test_a_run_whose_every_checkpoint_is_unreadable_is_refused(
+    tmp_path: Path, tiny_config: Callable[..., RunConfig]
+) -> None:
+    (tmp_path / "checkpoints").mkdir()
+    for name in ("iter-3.pt", "last.pt"):
+        (tmp_path / "checkpoints" / name).write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"no checkpoint in .*checkpoints can be read"):
+        train_run(tiny_config(), workdir=tmp_path, progress=False)
+
+
 def test_result_files_and_metrics(
     straight: Reference, tiny_config: Callable[..., RunConfig]
 ) -> None:

@@ -24,7 +24,8 @@ SCENARIOS = {
     "test_reliability_server.py": "a server that accepts the connection and never answers: five "
     "commands give up within the connect timeout, which the URL changes",
     "test_reliability_resume.py": "a worker killed mid-training, mid-evaluation, or hung past its "
-    "lease: the next worker resumes the run and the result equals an uninterrupted run",
+    "lease: the next worker resumes the run and the result equals an uninterrupted run; a damaged "
+    "last.pt: the next worker resumes from the newest readable checkpoint",
     "test_reliability_signals.py": "Ctrl-C and SIGTERM: the run is checkpointed and its job given "
     "back, exit 130",
     "test_reliability_workers.py": "four workers drain forty runs: each runs exactly once",

@@ -308,3 +308,46 @@ def wait_until_stale(db: Path, cwd: Path) -> None:
         what="rmi status to show the job stale",
         poll=0.5,
     )
+
+
+def test_a_damaged_last_checkpoint_costs_the_steps_since_the_one_before(tmp_path: Path) -> None:
+    """last.pt damaged (a disk error; writes themselves are atomic) after its worker died: the
+    corrupt-checkpoint advice said "resume from an older iter-<N>.pt", but resume read only
+    last.pt. The next worker now skips it (and the iter file it is a hard link to) with a note
+    and resumes from the newest readable checkpoint."""
+    damaged = manifest(
+        {"ce": "{loss: {name: ce}}"},
+        name="damaged",
+        train="iterations: 12, checkpoint_every: 2, log_every: 1",
+    )
+    (tmp_path / "m.yaml").write_text(damaged)
+    queued = rmi(
+        "ablate", "m.yaml", "-e", "damaged", "--workers", "0", "--db", "rmi.db", cwd=tmp_path
+    )
+    assert queued.code == 0, queued
+    db, log = tmp_path / "rmi.db", tmp_path / "doomed"
+    run_dir = tmp_path / "runs" / runs_table(db)["damaged/ce"]["config_hash"]
+    try:
+        doomed = start_rmi("worker", "--db", "rmi.db", "--lease", LEASE_S, cwd=tmp_path, log=log)
+        wait_for(
+            lambda: len(checkpoint_iterations(run_dir)) >= 2,
+            timeout=120,
+            what="two checkpoints",
+        )
+        os.kill(doomed.pid, signal.SIGKILL)
+        assert finish(doomed, log).code == -signal.SIGKILL
+        *_, older, newest = checkpoint_iterations(run_dir)
+        with (run_dir / "checkpoints" / "last.pt").open("r+b") as handle:
+            handle.write(b"\0" * 4096)
+        wait_until_stale(db, tmp_path)
+        rescue = rmi("worker", "--db", "rmi.db", "--lease", LEASE_S, cwd=tmp_path, timeout=300)
+    finally:
+        remove_run_folders(tmp_path)
+    assert rescue.code == 0, rescue
+    assert "Traceback" not in rescue.err
+    assert f"; resuming from iter-{older}.pt (iteration {older})" in rescue.err, rescue
+    run = runs_table(db)["damaged/ce"]
+    assert (run["status"], run["attempts"], run["error"]) == ("done", 2, None)
+    assert newest > older
+    (resumed_from,) = query(db, "SELECT resumed_from FROM train_results")[0]
+    assert resumed_from == older
