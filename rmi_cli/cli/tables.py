@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rmi_cli.atomic import atomic_write_text
+from rmi_cli.atomic import NotARegularFile, atomic_write_text
 from rmi_cli.errors import UserError
 
 
@@ -75,11 +75,17 @@ def table_requests(
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write an export so that a reader never sees half of it."""
+    """Write an export so that a reader never sees half of it (through a symlink, keeping the
+    replaced file's permissions; see `atomic_write_bytes`)."""
     if path.is_dir():
         raise UserError(f"--output {path}: is a folder; give a file name such as table.md")
     try:
         atomic_write_text(path, text)
+    except NotARegularFile as exc:
+        raise UserError(
+            f"--output {path}: is {exc.strerror}; rmi writes tables by replacing a file "
+            f"atomically, which would replace it: give a file path (or use stdout: | tee ...)"
+        ) from None
     except OSError as exc:
         raise UserError(
             f"--output {path}: cannot write ({exc.strerror}); pick another path"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from rmi_cli.atomic import atomic_write_bytes
 from rmi_cli.report.table import ReportTable, is_missing
 
 PAPER = " (paper)"
@@ -30,9 +32,10 @@ def ablation_figure(table: ReportTable, path: str | Path) -> Path:
     axes.set_title(table.title, fontsize="medium")
     axes.legend(fontsize="small")
     target = Path(path)
-    partial = target.with_name(f".{target.name}.partial")
-    figure.savefig(partial, format="png", dpi=120)
-    partial.replace(target)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120)
+    # Through symlinks, keeping the replaced file's mode, like every export.
+    atomic_write_bytes(target, buffer.getvalue())
     return target
 
 

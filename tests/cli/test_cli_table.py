@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -144,6 +146,28 @@ def test_output_replaces_a_file_and_refuses_a_folder(
     assert result.err == (
         f"error: --output {tmp_path}: is a folder; give a file name such as table.md\n"
     )
+
+
+def test_output_writes_through_a_symlink_keeps_the_mode_and_refuses_a_fifo(
+    trained: Workspace, rmi: Rmi, tmp_path: Path
+) -> None:
+    """-o wrote by rename: a symlink became a regular file (its target kept the old table), a
+    0644 file became 0600 (mkstemp's mode), and a FIFO or a device node was replaced by a file."""
+    args = ("table", "-e", EXPERIMENT, "-k", "methods", "-f", "markdown", "--db", trained.db)
+    shared = tmp_path / "shared.md"
+    shared.write_text("old")
+    shared.chmod(0o644)
+    link = tmp_path / "latest.md"
+    link.symlink_to(shared.name)
+    assert rmi(*args, "-o", link).code == 0
+    assert link.is_symlink() and shared.read_text().startswith("**tiny: methods on val**")
+    assert oct(shared.stat().st_mode & 0o777) == "0o644"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = rmi(*args, "-o", fifo)
+    assert result.code == 2
+    assert result.err.startswith(f"error: --output {fifo}: is a FIFO, device or socket, not a ")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 def test_reference_rows_beside_voc_val_methods(paper_db: Path, rmi: Rmi) -> None:

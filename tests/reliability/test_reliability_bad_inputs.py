@@ -327,6 +327,9 @@ CASES = [
          ("Missing option '--experiment'",), **R),
     Case("cli-train-without-experiment", ("train", "m.yaml", "--db", "@DB@"),
          ("m.yaml", "name the experiment with --experiment"), **R),
+    Case("cli-table-output-fifo", ("table", "-e", "tiny", "-o", "pipe", "--db", "@DB@"),
+         ("--output pipe: is a FIFO, device or socket, not a regular file", "give a file path"),
+         setup="fifo"),
     Case("cli-lease-zero", ("worker", "--lease", "0", "--db", "@DB@"),
          ("Invalid value for '--lease'", "greater than or equal to 1")),
     Case("cli-eval-without-target", ("eval", "--db", "@DB@"),
@@ -461,6 +464,10 @@ def damaged_database(root: Path) -> None:
     (root / "damaged.db").write_bytes(header + bytes(range(256)) * 16)
 
 
+def fifo(root: Path) -> None:
+    os.mkfifo(root / "pipe")
+
+
 def dd_page(root: Path) -> None:
     """The break-test's command, on the template database (page 8 holds the `runs` table)."""
     for _ in range(5):  # random bytes that happen to form a valid page are redrawn
@@ -518,6 +525,7 @@ SETUPS: dict[str, Callable[[Path], None]] = {
         loose_checkpoint,
         newer_schema,
         dd_page,
+        fifo,
         not_a_database,
         damaged_database,
         folder_database,
