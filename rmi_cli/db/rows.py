@@ -96,9 +96,10 @@ def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) 
 def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
     """One dict per run of the experiment (all experiments, then runs in none, when None).
 
-    Keys: experiment, name, run_id, config_hash, kind, method, group, status, priority,
-    attempts, max_attempts, worker, heartbeat_at, heartbeat_age_s, stale, error, depends_on,
-    created_at, started_at, finished_at. `stale`: running with an expired lease.
+    Keys: experiment, name, run_id, config_hash, kind, method, group, params (its grid
+    coordinates, dotted keys; {} for a run of no experiment), status, priority, attempts,
+    max_attempts, worker, heartbeat_at, heartbeat_age_s, stale, error, depends_on, created_at,
+    started_at, finished_at. `stale`: running with an expired lease.
     """
     now = utcnow()
     with db.session() as session:
@@ -114,6 +115,8 @@ def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
             {"experiment": name, "name": member.name}
             | _run_fields(run, now)
             | {"method": member.method, "group": member.group_label}
+            # A run without results yet still has its place in an ablation grid.
+            | {"params": dict(member.params_json or {})}
             for member, name, run in session.execute(stmt.options(selectinload(Run.depends_on)))
         ]
         if experiment is None:
@@ -121,7 +124,7 @@ def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
             rows += [
                 {"experiment": None, "name": run.config_hash}
                 | _run_fields(run, now)
-                | {"method": "", "group": ""}
+                | {"method": "", "group": "", "params": {}}
                 for run in session.scalars(alone.options(selectinload(Run.depends_on)))
             ]
         return rows

@@ -78,13 +78,27 @@ def grid_frame(agg: pd.DataFrame, rows: str, cols: str | None) -> tuple[pd.DataF
     blocks = list(
         dict.fromkeys(zip(frame["group"], frame["method"], frame["setting"], strict=True))
     )
-    order = sorted_values(list(frame["row_value"]))
+    order = [json.dumps(v, default=str) for v in sorted_values(_known(frame["row_value"]))]
     frame["block"] = [
         blocks.index(b) for b in zip(frame["group"], frame["method"], frame["setting"], strict=True)
     ]
-    frame["rank"] = [order.index(v) for v in frame["row_value"]]
+    # A line without a value for the rows key (a run stored without its grid coordinates)
+    # goes last, as "n/a": NaN is not equal to itself, so a plain list.index failed on it.
+    ranks = {key: rank for rank, key in enumerate(order)}
+    frame["rank"] = [
+        ranks.get(json.dumps(v, default=str), len(order)) if not _missing(v) else len(order)
+        for v in frame["row_value"]
+    ]
     frame = frame.sort_values(["block", "rank"], kind="stable").drop(columns=["block", "rank"])
     return frame.reset_index(drop=True), col_values
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _known(values: Sequence[Any]) -> list[Any]:
+    return [value for value in values if not _missing(value)]
 
 
 def _line(cell: pd.Series, rows: str, other: dict[str, Any]) -> dict[str, Any]:

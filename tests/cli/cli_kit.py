@@ -186,10 +186,13 @@ TIMING = InferenceTiming(
 )  # fmt: skip
 
 
-def fill_with_made_up_results(db_path: Path) -> None:
-    """Claim every queued job and store VOC-val results for it, as a worker would."""
+def fill_with_made_up_results(db_path: Path, *, limit: int | None = None) -> None:
+    """Claim every queued job (the first `limit`) and store VOC-val results for it, as a
+    worker would."""
     with open_database(str(db_path)) as db:
-        while (job := claim(db, worker="test:1")) is not None:
+        done = 0
+        while (limit is None or done < limit) and (job := claim(db, worker="test:1")):
+            done += 1
             if job.kind == "train":
                 evaluation = EvalResult(
                     "val", 1449, _scores(job.config_hash), TIMING, 900.0, None, FINGERPRINT

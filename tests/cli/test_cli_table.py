@@ -170,6 +170,28 @@ def test_output_writes_through_a_symlink_keeps_the_mode_and_refuses_a_fifo(
     assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
+def test_an_ablation_grid_while_one_method_has_no_result_yet(tmp_path: Path, rmi: Rmi) -> None:
+    """The normal state while a worker runs: `--rows train.lr` raised "ValueError: nan is not
+    in list", because the queued runs came without their grid coordinates."""
+    (tmp_path / "m.yaml").write_text(
+        "experiments:\n  lr-grid:\n    defaults: {train: {iterations: 10}}\n"
+        "    runs: {ce: {loss: {name: ce}}, bce: {loss: {name: bce}}}\n"
+        "    grid: {train.lr: [0.01, 0.02]}\n"
+    )
+    db = tmp_path / "rmi.db"
+    assert (
+        rmi("ablate", tmp_path / "m.yaml", "-e", "lr-grid", "--workers", "0", "--db", db).code == 0
+    )
+    fill_with_made_up_results(db, limit=2)  # the two CE runs
+    result = rmi("table", "-e", "lr-grid", "-k", "ablation", "--rows", "train.lr", "-f", "csv",
+                 "--db", db)  # fmt: skip
+    assert result.code == 0, str(result)
+    lines = list(csv.DictReader(io.StringIO(result.out)))
+    cells = [(line["method"], line["label"], line["miou_n"]) for line in lines]
+    assert cells == [("CE", "0.01", "1"), ("CE", "0.02", "1"), ("BCE", "0.01", "0"),
+                     ("BCE", "0.02", "0")]  # fmt: skip
+
+
 def test_reference_rows_beside_voc_val_methods(paper_db: Path, rmi: Rmi) -> None:
     result = rmi("table", "-e", "voc-table1", "-k", "methods", "--reference", "-f", "csv",
                  "--db", paper_db)  # fmt: skip

@@ -171,6 +171,27 @@ def test_ablation_grid_is_detected_with_cells_mean_std_and_n(ablation_rows):
     assert any("n = 1 of 2 (rmi-pool=max-pool_size=2-seed1: failed)" in n for n in table.notes)
 
 
+def test_ablation_with_a_method_that_has_no_result_yet(ablation_rows):
+    """Runs queued without their grid coordinates (as `run_rows` gave them until it returned
+    params) have no value for the rows key: an "n/a" line, not "ValueError: nan is not in
+    list"; with their params they take their place in the grid."""
+    queued = [
+        {"experiment": "voc-table3a", "name": f"ce-{size}", "run_id": 9000 + size,
+         "status": "queued", "kind": "train", "method": "CE", "group": "DeepLabv3"}
+        for size in (2, 4)
+    ]  # fmt: skip
+    table = ablation_table(ablation_rows, runs=queued, rows="loss.pool", cols="loss.pool_size")
+    lines = list(zip(table.frame["method"], table.frame["label"], strict=True))
+    assert lines == [("CE", "n/a"), ("RMI", "nearest"), ("RMI", "max"), ("RMI", "avg")]
+    placed = [
+        run | {"params": {"loss.pool": "avg", "loss.pool_size": run["run_id"] - 9000}}
+        for run in queued
+    ]
+    table = ablation_table(ablation_rows, runs=placed, rows="loss.pool", cols="loss.pool_size")
+    assert "n/a" not in list(table.frame["label"])
+    assert any("CE" in n and "ce-2: queued" in n for n in table.notes)
+
+
 def test_ablation_axes_can_be_swapped_and_are_checked(ablation_rows):
     table = ablation_table(ablation_rows, rows="loss.pool_size", cols="loss.pool")
     assert list(table.frame["label"]) == ["2", "4"]
