@@ -21,8 +21,8 @@ SCENARIOS = {
     "test_reliability_damage.py": "a page of a real SQLite file overwritten by dd: the line names "
     "the backup `rmi db upgrade` kept, and restoring it works; the `.recover` command it names "
     "gives a file rmi opens (where the local sqlite3 has `.recover`)",
-    "test_reliability_server.py": "a server that accepts the connection and never answers: five "
-    "commands give up within the connect timeout, which the URL changes",
+    "test_reliability_server.py": "a server that accepts the connection and never answers: "
+    "commands (readers and writers) give up within the connect timeout, which the URL changes",
     "test_reliability_resume.py": "a worker killed mid-training, mid-evaluation, or hung past its "
     "lease: the next worker resumes the run and the result equals an uninterrupted run; a damaged "
     "last.pt: the next worker resumes from the newest readable checkpoint",

@@ -318,7 +318,7 @@ def test_a_damaged_last_checkpoint_costs_the_steps_since_the_one_before(tmp_path
     damaged = manifest(
         {"ce": "{loss: {name: ce}}"},
         name="damaged",
-        train="iterations: 12, checkpoint_every: 2, log_every: 1",
+        train="iterations: 8, checkpoint_every: 2, log_every: 1",
     )
     (tmp_path / "m.yaml").write_text(damaged)
     queued = rmi(

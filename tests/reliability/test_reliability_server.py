@@ -79,7 +79,7 @@ def test_status_gives_up_within_the_default_connect_timeout(
 
 @pytest.mark.parametrize(
     "argv",
-    [("status",), ("table", "-e", "x"), ("db", "current"), ("worker",), ("db", "upgrade")],
+    [("status",), ("table", "-e", "x"), ("worker",), ("db", "upgrade")],
     ids=" ".join,
 )
 def test_the_url_sets_the_connect_timeout_of_every_command(
