@@ -9,12 +9,12 @@ import typer
 from rmi_cli import db as store
 from rmi_cli.cli.app import app
 from rmi_cli.cli.console import info, out_console
-from rmi_cli.cli.drain import drain, exit_for, worker_options
 from rmi_cli.cli.options import DbOption, RunsDirOption, open_db
-from rmi_cli.cli.queueing import enqueue_plan
 from rmi_cli.cli.tables import TableRequest
 from rmi_cli.cli.views import print_enqueued
 from rmi_cli.manifest import load_manifest
+from rmi_cli.runner.submit import enqueue_plan
+from rmi_cli.runner.worker import drain, exit_for, worker_options
 
 SHIPPED = Path(__file__).resolve().parents[2] / "experiments.yaml"
 EXPERIMENT = "quickstart"

@@ -10,10 +10,9 @@ from pathlib import Path
 import typer
 
 from rmi_cli import db as store
-from rmi_cli.cli import lookup, run_detail, views
+from rmi_cli.cli import run_detail, views
 from rmi_cli.cli.app import app
 from rmi_cli.cli.console import info
-from rmi_cli.cli.drain import DrainReport, drain, exit_for, worker_options
 from rmi_cli.cli.options import (
     DbOption,
     ExperimentOption,
@@ -23,11 +22,13 @@ from rmi_cli.cli.options import (
     open_db,
     runs_dir,
 )
-from rmi_cli.cli.preflight import check_datasets
-from rmi_cli.cli.queueing import enqueue_plan, with_stored_counts
 from rmi_cli.config import DataConfig
 from rmi_cli.db import DEFAULT_LEASE_S, Database
 from rmi_cli.manifest import load_manifest
+from rmi_cli.runner import lookup
+from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.submit import enqueue_plan, with_stored_counts
+from rmi_cli.runner.worker import DrainReport, drain, exit_for, worker_options
 
 
 @app.command()

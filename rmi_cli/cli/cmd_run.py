@@ -6,15 +6,16 @@ from pathlib import Path
 
 import typer
 
-from rmi_cli.cli import lookup, views
+from rmi_cli.cli import views
 from rmi_cli.cli.app import app
 from rmi_cli.cli.console import info
-from rmi_cli.cli.drain import drain, exit_for, worker_options
 from rmi_cli.cli.options import DbOption, RunsDirOption, SetOption, open_db, parse_ints
-from rmi_cli.cli.preflight import check_datasets
-from rmi_cli.cli.queueing import enqueue_plan
 from rmi_cli.config import CRFConfig
 from rmi_cli.db import store_evaluation
+from rmi_cli.runner import lookup
+from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.submit import enqueue_plan
+from rmi_cli.runner.worker import drain, exit_for, worker_options
 
 
 @app.command()

@@ -15,11 +15,11 @@ from rich.table import Table
 
 from rmi_cli import db as store
 from rmi_cli.cli.console import info, out_console
-from rmi_cli.cli.estimate import crf_estimate, format_duration, train_estimate
-from rmi_cli.cli.preflight import missing_roots
 from rmi_cli.errors import UserError
 from rmi_cli.manifest import ExperimentPlan
 from rmi_cli.records import EvalResult
+from rmi_cli.runner.estimate import crf_estimate, format_duration, train_estimate
+from rmi_cli.runner.preflight import missing_roots
 from rmi_cli.system import usable_cores
 
 STATUS_COLUMNS = ("name", "kind", "status", "attempts", "worker", "heartbeat", "error")

@@ -24,7 +24,7 @@ import numpy as np
 from rmi_cli.config import CRFConfig, DataConfig
 from rmi_cli.crf.cache import CRFCache, ImageResult, probs_stamp
 from rmi_cli.crf.inference import iteration_counts, load_pydensecrf
-from rmi_cli.crf.worker import CRFJob, CRFWorker, init_pool_worker, run_pool_task
+from rmi_cli.crf.per_image import CRFJob, CRFWorker, init_pool_worker, run_pool_task
 from rmi_cli.engine.progress import TrainProgress
 from rmi_cli.errors import DataError, Interrupted
 from rmi_cli.records import CRFResult, Fingerprint

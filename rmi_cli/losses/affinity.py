@@ -30,7 +30,7 @@ from torch import Tensor
 from rmi_cli.constants import IGNORE_INDEX
 from rmi_cli.errors import LossOptionError
 from rmi_cli.losses.base import SegLoss, check_inputs, valid_mask, work_dtype
-from rmi_cli.losses.pixelwise import ce_loss
+from rmi_cli.losses.baselines import ce_loss
 
 # Ke et al.'s clipping of the probabilities and their complements.
 _BOT_EPSILON = 1e-4

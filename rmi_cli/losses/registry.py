@@ -14,7 +14,7 @@ from rmi_cli.constants import IGNORE_INDEX
 from rmi_cli.errors import LossOptionError
 from rmi_cli.losses.affinity import AffinityLoss
 from rmi_cli.losses.base import SegLoss
-from rmi_cli.losses.pixelwise import BCELoss, CELoss
+from rmi_cli.losses.baselines import BCELoss, CELoss
 from rmi_cli.losses.rmi import RMILoss
 
 LossBuilder = Callable[..., SegLoss]

@@ -19,9 +19,9 @@ from rmi_cli.db import (
     store_evaluation,
     upgrade,
 )
+from rmi_cli.db.connect import resolve_target
 from rmi_cli.db.database import where
 from rmi_cli.db.migrate import schema_diff
-from rmi_cli.db.session import resolve_target
 from rmi_cli.errors import DatabaseError
 
 

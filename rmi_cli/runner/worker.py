@@ -9,10 +9,10 @@ from pathlib import Path
 
 from rmi_cli import db as store
 from rmi_cli.cli.console import error_line, info, interactive
-from rmi_cli.cli.jobs import StopFlag, WorkerOptions, run_job, worker_name
 from rmi_cli.cli.options import runs_dir
 from rmi_cli.engine.signals import stop_on_signals
 from rmi_cli.errors import RunFailed
+from rmi_cli.runner.jobs import StopFlag, WorkerOptions, run_job, worker_name
 
 POLL_S = 5.0  # how often a waiting worker looks for claimable jobs again
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from rmi_cli import db as store
 from rmi_cli.cli.options import runs_dir
-from rmi_cli.cli.preflight import check_datasets
-from rmi_cli.cli.queueing import enqueue_plan
 from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import CheckpointError, ConfigError, UserError
 from rmi_cli.manifest import ExperimentPlan, PlannedCRF, load_manifest, manifest_from_text
+from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.submit import enqueue_plan
 
 ADHOC = "adhoc"  # the experiment of runs given by --set flags alone
 
