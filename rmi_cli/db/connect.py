@@ -27,10 +27,10 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 __all__ = ["DEFAULT_FILE", "ENV_VAR", "Database", "open_database", "resolve_target"]
 
 
-def resolve_target(url_or_path: str | None = None) -> tuple[URL, Path | None]:
+def resolve_target(url_or_path: str | Path | None = None) -> tuple[URL, Path | None]:
     """The SQLAlchemy URL to connect to, and the SQLite file behind it (None for a server or an
     in-memory database). A value with `://` is a URL, anything else a file path."""
-    target = url_or_path or os.environ.get(ENV_VAR) or DEFAULT_FILE
+    target = str(url_or_path or os.environ.get(ENV_VAR) or DEFAULT_FILE)
     if "://" not in target:
         path = Path(target).expanduser().absolute()
         return URL.create("sqlite", database=str(path)), path
@@ -50,7 +50,7 @@ def resolve_target(url_or_path: str | None = None) -> tuple[URL, Path | None]:
 
 
 def open_database(
-    url_or_path: str | None = None,
+    url_or_path: str | Path | None = None,
     *,
     create: bool = True,
     check_schema: bool = True,

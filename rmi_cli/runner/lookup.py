@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rmi_cli import db as store
-from rmi_cli.cli.options import runs_dir
 from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import CheckpointError, ConfigError, UserError
 from rmi_cli.manifest import ExperimentPlan, PlannedCRF, load_manifest, manifest_from_text
+from rmi_cli.run_folder import LAST_CHECKPOINT, RunFolder, runs_root
 from rmi_cli.runner.preflight import check_datasets
 from rmi_cli.runner.submit import enqueue_plan
 
 ADHOC = "adhoc"  # the experiment of runs given by --set flags alone
+
+
+def plan_experiment(
+    manifest: Path, experiment: str, overrides: Sequence[str] = ()
+) -> ExperimentPlan:
+    """Every run and CRF step of `experiment` in the manifest file, `--set`-style `overrides`
+    (such as "train.iterations=20") applied to each run."""
+    return load_manifest(manifest).plan(experiment, overrides)
 
 
 def single_run_plan(
@@ -87,8 +96,8 @@ def evaluation_target(
     job = store.get_job(database, row["run_id"])
     if job is None or job.kind != "train":
         raise UserError(f"run {ref!r} is not a training run")
-    workdir = runs_dir(database, runs) / job.config_hash
-    path = workdir / "checkpoints" / "last.pt"
+    folder = RunFolder.of(runs_root(runs, database.path), job.config_hash)
+    path = folder.last_checkpoint
     if not path.is_file() and job.checkpoint_path:
         path = Path(job.checkpoint_path)
     if not path.is_file():
@@ -98,18 +107,18 @@ def evaluation_target(
         )
     config = RunConfig.model_validate(job.config)
     label = f"{row['experiment']}/{row['name']}"
-    return _stored_if_final(EvaluationTarget(config, path, workdir, job.id, label), job)
+    return _stored_if_final(EvaluationTarget(config, path, folder.path, job.id, label), job)
 
 
 def _checkpoint_target(database: store.Database, checkpoint: Path) -> EvaluationTarget:
     if not checkpoint.is_file():
         raise CheckpointError(f"{checkpoint}: no such checkpoint file; check the path")
-    workdir = checkpoint.resolve().parent.parent
-    config_file = workdir / "config.json"
+    folder = RunFolder.of_checkpoint(checkpoint)
+    config_file = folder.config_file
     if not config_file.is_file():
         raise CheckpointError(
-            f"{checkpoint}: no config.json in its run folder {workdir}; evaluate checkpoints "
-            f"that rmi wrote (runs/<hash>/checkpoints/*.pt)"
+            f"{checkpoint}: no {config_file.name} in its run folder {folder.path}; evaluate "
+            f"checkpoints that rmi wrote (runs/<hash>/checkpoints/*.pt)"
         )
     try:
         config = RunConfig.model_validate(json.loads(config_file.read_text()))
@@ -118,7 +127,7 @@ def _checkpoint_target(database: store.Database, checkpoint: Path) -> Evaluation
     known = [r for r in store.run_rows(database) if r["config_hash"] == config.canonical_hash()]
     job = store.get_job(database, known[0]["run_id"]) if known else None
     run_id = job.id if job is not None else None
-    target = EvaluationTarget(config, checkpoint, workdir, run_id, str(checkpoint))
+    target = EvaluationTarget(config, checkpoint, folder.path, run_id, str(checkpoint))
     return target if job is None else _stored_if_final(target, job)
 
 
@@ -126,7 +135,7 @@ def _stored_if_final(target: EvaluationTarget, job: store.Job) -> EvaluationTarg
     """The target, printed only unless it holds the run's final weights: an intermediate or
     unfinished checkpoint's scores must not replace the run's stored evaluation."""
     final = Path(job.checkpoint_path) if job.checkpoint_path else None
-    if final is not None and target.checkpoint.name in (final.name, "last.pt"):
+    if final is not None and target.checkpoint.name in (final.name, LAST_CHECKPOINT):
         return target
     state = f"its final checkpoint is {final.name}" if final else "its training has not finished"
     return dataclasses.replace(

@@ -1,15 +1,12 @@
-"""Which tables `rmi table` shows (the manifest's, flags on top), and writing them to a file."""
+"""Which tables an experiment shows: its manifest's `tables:` entries, flags on top, or the
+kinds its results suggest."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from rmi_cli.atomic import atomic_write_text
-from rmi_cli.errors import UserError
 
 
 def default_kinds(records: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -72,15 +69,3 @@ def table_requests(
         return chosen
     given = {k: v for k, v in dataclasses.asdict(flags).items() if k != "kind" and v is not None}
     return [dataclasses.replace(request, **given) for request in chosen]
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write an export so that a reader never sees half of it."""
-    if path.is_dir():
-        raise UserError(f"--output {path}: is a folder; give a file name such as table.md")
-    try:
-        atomic_write_text(path, text)
-    except OSError as exc:
-        raise UserError(
-            f"--output {path}: cannot write ({exc.strerror}); pick another path"
-        ) from None
