@@ -33,7 +33,7 @@ INSTALL_HINT = (
 
 
 @dataclass(frozen=True)
-class CRFStep:
+class CRFLabels:
     """The CRF's labelling after `iterations` mean-field steps, and what it cost."""
 
     iterations: int
@@ -65,7 +65,7 @@ def crf_steps(
     *,
     iterations: int | Sequence[int],
     params: CRFConfig = PAPER_SETTINGS,
-) -> list[CRFStep]:
+) -> list[CRFLabels]:
     """Run mean-field inference once and read the labelling out at each requested count.
 
     `probs` (C, H, W) softmax probabilities (any float dtype; fp16 is widened to float32 before
@@ -92,7 +92,7 @@ def crf_steps(
     )
     q, scratch1, scratch2 = crf.startInference()
     compute = time.perf_counter() - started
-    steps: list[CRFStep] = []
+    steps: list[CRFLabels] = []
     done = 0
     for count in counts:
         started = time.perf_counter()
@@ -102,7 +102,7 @@ def crf_steps(
         compute += time.perf_counter() - started
         started = time.perf_counter()
         labels = np.asarray(q).argmax(axis=0).astype(np.uint8).reshape(height, width)
-        steps.append(CRFStep(count, labels, compute + time.perf_counter() - started))
+        steps.append(CRFLabels(count, labels, compute + time.perf_counter() - started))
     return steps
 
 

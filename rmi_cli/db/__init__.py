@@ -30,7 +30,6 @@ from rmi_cli.db.leases import (
 from rmi_cli.db.migrate import (
     VERSION_TABLE,
     UpgradeReport,
-    create_at_head,
     current_revision,
     head_revision,
     revisions,
@@ -69,7 +68,6 @@ __all__ = [
     "UpgradeReport",
     "claim",
     "complete",
-    "create_at_head",
     "crf_postprocess",
     "current_revision",
     "enqueue",

@@ -104,11 +104,6 @@ def ensure_schema(db: Database, *, create: bool) -> None:
     )
 
 
-def create_at_head(db: Database) -> None:
-    """Create every table of an empty database by running all migrations."""
-    migrate_to(db, "head")
-
-
 def upgrade(db: Database, *, backup: bool = True) -> UpgradeReport:
     """Migrate to head, copying an SQLite file first (`<file>.bak-<from>-<UTC time>`)."""
     head = head_revision()
@@ -157,19 +152,6 @@ def schema_diff(db: Database) -> list[Any]:
             conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
         )
         return list(compare_metadata(context, Base.metadata))
-
-
-def new_revision(db: Database, message: str, *, autogenerate: bool = True) -> Path:
-    """Write `migrations/versions/NNNN_<message>.py` (for maintainers changing the schema);
-    `db` must be at head so that autogenerate compares the models with the current schema."""
-    rev_id = f"{len(revisions()) + 1:04d}"
-    with db.engine.connect() as conn:
-        script = command.revision(
-            alembic_config(conn), message=message, autogenerate=autogenerate, rev_id=rev_id
-        )
-    if script is None or isinstance(script, list):
-        raise RuntimeError(f"alembic wrote no single revision for {message!r}")
-    return Path(script.path)
 
 
 def _read_revision(conn: Connection) -> str | None:

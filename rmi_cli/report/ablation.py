@@ -17,8 +17,6 @@ from rmi_cli.report.paper import infer_dataset, no_reference_note, paper_tables,
 from rmi_cli.report.stats import best_cells, order_rows, over_seeds
 from rmi_cli.report.table import Column, ReportTable
 
-STATS = ("miou", "miou_std", "miou_n")
-
 
 def choose_axes(
     varying: Sequence[str], present: Sequence[str], rows: str | None, cols: str | None
