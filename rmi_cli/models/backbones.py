@@ -20,7 +20,7 @@ from typing import NamedTuple
 from torch import Tensor, nn
 from torchvision.models import resnet
 
-from rmi_cli.config import BackboneName
+from rmi_cli.registry import Registry
 
 STEM_CHANNELS = (64, 64, 128)
 
@@ -93,11 +93,10 @@ def build_resnet(name: str, *, deep_stem: bool = False, output_stride: int = 16)
 
 BackboneBuilder = Callable[..., ResNetBackbone]
 
-BACKBONES: dict[BackboneName, BackboneBuilder] = {
-    "resnet18": partial(build_resnet, "resnet18"),
-    "resnet50": partial(build_resnet, "resnet50"),
-    "resnet101": partial(build_resnet, "resnet101"),
-}
+BACKBONES: Registry[BackboneBuilder] = Registry("backbone")  # keys: config.BackboneName
+BACKBONES.register("resnet18", partial(build_resnet, "resnet18"))
+BACKBONES.register("resnet50", partial(build_resnet, "resnet50"))
+BACKBONES.register("resnet101", partial(build_resnet, "resnet101"))
 
 
 def _apply_output_stride(net: resnet.ResNet, output_stride: int) -> None:

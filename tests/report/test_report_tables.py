@@ -208,7 +208,9 @@ def test_ablation_without_a_grid_says_to_use_methods():
 def test_build_table_dispatches_and_names_known_kinds(voc_rows):
     assert build_table("methods", voc_rows, baseline="CE").kind == "methods"
     assert build_table("per-class", voc_rows).kind == "per-class"
-    with pytest.raises(UserError, match="unknown table kind 'grid'; known: methods, per-class"):
+    with pytest.raises(
+        UserError, match="unknown table kind 'grid'; known: methods, per-class, ablation"
+    ):
         build_table("grid", voc_rows)
 
 
