@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rmi_cli import runner
-from rmi_cli.errors import DataError, UserError
+from rmi_cli.errors import DataError, RunFailed, UserError
 
 MANIFEST = """\
 version: 1
@@ -79,3 +79,25 @@ def test_lookups_raise_user_errors(tmp_path: Path) -> None:
         pytest.raises(UserError, match="no run"),
     ):
         runner.find_run(database, "nope")
+
+
+def test_a_shape_bug_inside_a_loss_is_retried_with_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the user's bad input: the job goes back to the queue and its traceback is stored."""
+    from rmi_cli.models.deeplab import SegmentationModel
+
+    forward = SegmentationModel.forward
+    monkeypatch.setattr(SegmentationModel, "forward", lambda self, x: forward(self, x)[:, :-1])
+    manifest = tmp_path / "experiments.yaml"
+    manifest.write_text(MANIFEST)
+    plan = runner.plan_experiment(manifest, "nb")
+    with runner.open_database(tmp_path / "nb.db") as database:
+        runner.queue_experiment(database, plan)
+        report = runner.run_queue(database, max_jobs=1, runs_dir=tmp_path / "runs")
+        assert report.failed == ["nb/ce"]
+        with pytest.raises(RunFailed):
+            report.check()
+        detail = runner.run_detail(database, "nb/ce")
+    assert detail["status"] == "queued" and detail["attempts"] == 1
+    assert "Traceback" in detail["error"] and "LossInputError: num_classes is 10" in detail["error"]
