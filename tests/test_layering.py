@@ -41,6 +41,8 @@ RULES = {
     "rmi_cli.errors": SHARED,
     "rmi_cli.constants": SHARED,
     "rmi_cli.resources": SHARED,
+    "rmi_cli.stored": SHARED,
+    "rmi_cli.registry": SHARED,
     # `rmi --help` and `rmi status` pay for neither torch nor pandas (only `rmi table` draws)
     "rmi_cli.cli.app": {"torch", "pydensecrf", "pandas"},
 }

@@ -17,6 +17,7 @@ from rmi_cli.cli.console import info, out_console
 from rmi_cli.errors import UserError
 from rmi_cli.records import EvalResult
 from rmi_cli.runner.estimate import format_duration
+from rmi_cli.stored import RunRecord
 
 STATUS_COLUMNS = ("name", "kind", "status", "attempts", "worker", "heartbeat", "error")
 
@@ -69,22 +70,18 @@ def print_status(status: runner.QueueStatus, experiment: str | None, fmt: str) -
     print_counts(status.counts, experiment)
 
 
-def _status_row(row: dict[str, Any]) -> dict[str, Any]:
-    error = (row["error"] or "").strip().splitlines()
+def _status_row(row: RunRecord) -> dict[str, Any]:
+    error = (row.error or "").strip().splitlines()
+    age = row.heartbeat_age_s
     return {
-        "name": f"{row['experiment']}/{row['name']}" if row["experiment"] else row["name"],
-        "kind": row["kind"],
-        "status": "stale" if row["stale"] else row["status"],
-        "attempts": f"{row['attempts']}/{row['max_attempts']}",
-        "worker": row["worker"] or "",
-        "heartbeat": _age(row),
+        "name": f"{row.experiment}/{row.name}" if row.experiment else row.name,
+        "kind": row.kind,
+        "status": "stale" if row.stale else row.status,
+        "attempts": f"{row.attempts}/{row.max_attempts}",
+        "worker": row.worker or "",
+        "heartbeat": "" if age is None else f"{age:.0f} s ago",
         "error": error[-1] if error else "",
     }
-
-
-def _age(row: dict[str, Any]) -> str:
-    age = row.get("heartbeat_age_s")
-    return "" if age is None else f"{age:.0f} s ago"
 
 
 def _status_table(rows: Sequence[dict[str, Any]], experiment: str | None) -> Table:

@@ -3,10 +3,11 @@ the table kinds (`TABLES`, keys = `rmi_cli.manifest.schema.TableKind`) and outpu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from rmi_cli.registry import Registry
+from rmi_cli.stored import EvaluationRecord
 
 if TYPE_CHECKING:
     from rmi_cli.report.table import ReportTable
@@ -22,7 +23,7 @@ TABLES.register_lazy("per-class", "rmi_cli.report.per_class:per_class_table")
 TABLES.register_lazy("ablation", "rmi_cli.report.ablation:ablation_table")
 
 
-def build_table(kind: str, rows: Sequence[Mapping[str, Any]], /, **options: Any) -> ReportTable:
+def build_table(kind: str, rows: Sequence[EvaluationRecord], /, **options: Any) -> ReportTable:
     """`TABLES.get(kind)(rows, **options)`; an unknown kind is an `UnknownName` listing the
     known. `rows` is positional-only: the ablation table takes a `rows=` option of its own."""
     return TABLES.get(kind)(rows, **options)

@@ -8,14 +8,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rmi_cli.stored import EvaluationRecord, RunRecord
 
-def default_kinds(records: Sequence[Mapping[str, Any]]) -> list[str]:
+
+def default_kinds(records: Sequence[EvaluationRecord]) -> list[str]:
     """An ablation grid for experiments whose runs differ by grid values within one method;
     the methods table and the per-class table otherwise."""
     per_method: dict[tuple[Any, Any], set[str]] = {}
     for row in records:
-        key = (row.get("method"), row.get("group"))
-        per_method.setdefault(key, set()).add(repr(sorted((row.get("params") or {}).items())))
+        key = (row.method, row.group)
+        per_method.setdefault(key, set()).add(repr(sorted((row.params or {}).items())))
     if any(len(settings) > 1 for settings in per_method.values()):
         return ["ablation"]
     return ["methods", "per-class"]
@@ -38,7 +40,7 @@ class TableRequest:
         return cls(**{key: value for key, value in spec.items() if key in names})
 
     def options(
-        self, runs: Sequence[Mapping[str, Any]], *, reference: bool = False, memory: bool = False
+        self, runs: Sequence[RunRecord], *, reference: bool = False, memory: bool = False
     ) -> dict[str, Any]:
         """The keyword arguments of `build_table(self.kind, records, ...)`."""
         options: dict[str, Any] = {"runs": runs, "split": self.split, "reference": reference}
@@ -54,7 +56,7 @@ class TableRequest:
 
 def table_requests(
     declared: Sequence[Mapping[str, Any]],
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[EvaluationRecord],
     flags: TableRequest | None,
     kind: str | None,
 ) -> list[TableRequest]:

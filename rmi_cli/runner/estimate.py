@@ -12,6 +12,7 @@ about 0.124 s per 513x513 image and mean-field iteration on one core of the GPU 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
 from typing import Any
@@ -20,6 +21,7 @@ from rmi_cli import db as store
 from rmi_cli.config import RunConfig
 from rmi_cli.manifest import ExperimentPlan
 from rmi_cli.runner.preflight import missing_roots
+from rmi_cli.stored import ThroughputRecord
 from rmi_cli.system import usable_cores
 
 REFERENCE = "H100 reference figures (docs/benchmarks.md)"
@@ -75,7 +77,7 @@ class PlanEstimate:
 def estimate_plan(database: store.Database | None, plan: ExperimentPlan) -> PlanEstimate:
     """Cost what `plan` would run (`database` None: nothing stored yet); queues nothing."""
     rows = store.run_rows(database) if database is not None else []
-    known = {row["config_hash"]: row["status"] for row in rows}
+    known = {row.config_hash: row.status for row in rows}
     measured = store.throughput_rows(database) if database is not None else []
     runs, crf_steps, train_s, crf_s, unestimated = [], [], 0.0, 0.0, 0
     for run in plan.runs:
@@ -101,15 +103,15 @@ def estimate_plan(database: store.Database | None, plan: ExperimentPlan) -> Plan
     )  # fmt: skip
 
 
-def train_estimate(config: RunConfig, measured: list[dict[str, Any]]) -> Estimate:
+def train_estimate(config: RunConfig, measured: Sequence[ThroughputRecord]) -> Estimate:
     """Training + evaluation time of one run."""
-    same = [row for row in measured if _same_shape(row.get("config") or {}, config)]
-    rates = [row["images_per_s"] for row in same if row.get("images_per_s")]
+    same = [row for row in measured if _same_shape(row.config or {}, config)]
+    rates = [row.images_per_s for row in same if row.images_per_s]
     images = config.train.iterations * config.train.batch_size
     evaluation = _split_size(config, config.data.eval_split)
     if rates:
         rate = median(rates)
-        device = same[-1].get("device") or "this setup"
+        device = same[-1].device or "this setup"
         seconds = images / rate + (evaluation or 0) * _INFER_MS / 1000.0
         return Estimate(seconds, f"measured: {rate:.1f} images/s on {device} ({len(rates)} runs)")
     if config.train.device == "cpu":
@@ -162,7 +164,7 @@ def _synthetic_pixels(config: RunConfig) -> float:
     return float(config.data.synthetic.height * config.data.synthetic.width)
 
 
-def _same_shape(stored: dict[str, Any], config: RunConfig) -> bool:
+def _same_shape(stored: Mapping[str, Any], config: RunConfig) -> bool:
     model, train, data = stored.get("model", {}), stored.get("train", {}), stored.get("data", {})
     return (
         model.get("name") == config.model.name

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from rmi_cli import db as store
 from rmi_cli.runner.lookup import find_run
+from rmi_cli.stored import RunRecord
 
 RUN_KEYS = (
     "experiment", "name", "config_hash", "kind", "status", "attempts", "max_attempts", "worker",
@@ -23,24 +24,26 @@ def run_detail(database: store.Database, ref: str, experiment: str | None = None
     """The run `ref` (see `lookup.find_run`): its queue state, configuration, training summary
     and reports, and evaluations, as one JSON-ready document."""
     row = find_run(database, ref, experiment)
-    job = store.get_job(database, row["run_id"])
-    summary = next(
-        (s for s in store.throughput_rows(database) if s["run_id"] == row["run_id"]), None
-    )
-    metrics = store.metrics_rows(database, row["run_id"])
+    job = store.get_job(database, row.run_id)
+    summary = next((s for s in store.throughput_rows(database) if s.run_id == row.run_id), None)
+    metrics = store.metrics_rows(database, row.run_id)
     training = None
     if summary is not None or metrics:
-        training = {k: v for k, v in (summary or {}).items() if k not in ("config", "run_id")}
-        training |= {"reports": len(metrics), "last_report": metrics[-1] if metrics else None}
+        stored = asdict(summary) if summary is not None else {}
+        training = {k: v for k, v in stored.items() if k not in ("config", "run_id")}
+        training |= {
+            "reports": len(metrics),
+            "last_report": asdict(metrics[-1]) if metrics else None,
+        }
     evaluations = []
-    if row["experiment"] is not None:  # scores are read per experiment
+    if row.experiment is not None:  # scores are read per experiment
         evaluations = [
-            {key: evaluation.get(key) for key in EVALUATION_KEYS}
-            for evaluation in store.evaluation_rows(database, experiment=row["experiment"])
-            if evaluation["run_id"] == row["run_id"]
+            {key: getattr(evaluation, key) for key in EVALUATION_KEYS}
+            for evaluation in store.evaluation_rows(database, experiment=row.experiment)
+            if evaluation.run_id == row.run_id
         ]
     return {
-        **{key: row.get(key) for key in RUN_KEYS},
+        **{key: getattr(row, key) for key in RUN_KEYS},
         "checkpoint": job.checkpoint_path if job else None,
         "workdir": job.workdir if job else None,
         "training": training,
@@ -53,7 +56,7 @@ def run_detail(database: store.Database, ref: str, experiment: str | None = None
 class QueueStatus:
     """The runs of an experiment (of all, when None) and their jobs per status."""
 
-    runs: list[dict[str, Any]]
+    runs: list[RunRecord]
     counts: dict[str, int]  # queued, running, done, failed, stale
 
 

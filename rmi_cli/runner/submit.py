@@ -62,11 +62,11 @@ def with_stored_counts(database: store.Database, plan: ExperimentPlan) -> Experi
     already done and keeps CRF-10."""
     if not plan.crf_steps or plan.name not in store.experiment_names(database):
         return plan
-    stored = {row["name"]: row for row in store.run_rows(database, experiment=plan.name)}
+    stored = {row.name: row for row in store.run_rows(database, experiment=plan.name)}
     steps = []
     for step in plan.crf_steps:
         row = stored.get(step.name)
-        job = store.get_job(database, row["run_id"]) if row else None
+        job = store.get_job(database, row.run_id) if row else None
         steps.append(_grown(step, job) if job is not None and job.kind == "crf" else step)
     return dataclasses.replace(plan, crf_steps=tuple(steps))
 

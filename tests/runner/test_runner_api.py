@@ -54,7 +54,7 @@ def test_queue_run_and_tabulate_without_the_cli(
         assert report.done == ["nb/ce"]
         tables = runner.tables(database, "nb")
         detail = runner.run_detail(database, "nb/ce")
-        assert runner.find_run(database, "ce")["status"] == "done"
+        assert runner.find_run(database, "ce").status == "done"
     assert [table.kind for table in tables] == ["methods"]
     assert detail["status"] == "done" and detail["evaluations"][0]["num_images"] == 3
     assert any("nb/ce: val mIoU" in record.getMessage() for record in caplog.records)
