@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from types import ModuleType
-from typing import overload
+from typing import cast, overload
 
 import numpy as np
 
@@ -53,7 +53,10 @@ def load_pydensecrf() -> tuple[ModuleType, Callable[..., np.ndarray]]:
 
 def iteration_counts(iterations: int | Sequence[int]) -> tuple[int, ...]:
     """Sorted, distinct, positive iteration counts; a ValueError for anything else."""
-    counts = (iterations,) if isinstance(iterations, Integral) else tuple(iterations)
+    if isinstance(iterations, Integral):
+        counts: tuple[int, ...] = (int(iterations),)
+    else:
+        counts = tuple(cast(Sequence[int], iterations))
     if not counts or any(not isinstance(n, Integral) or n < 1 for n in counts):
         raise ValueError(f"CRF iteration counts must be positive integers; found {counts}")
     return tuple(sorted({int(n) for n in counts}))

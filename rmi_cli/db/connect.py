@@ -9,7 +9,9 @@ write transactions with SQLite's lock contention retried.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
@@ -235,7 +237,7 @@ def _use_wal(db: Database) -> None:
         return
     raw = db.engine.raw_connection()
     try:
-        sqlite = raw.driver_connection
+        sqlite = cast(sqlite3.Connection, raw.driver_connection)
         if sqlite.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             sqlite.execute("PRAGMA journal_mode = WAL")
     finally:

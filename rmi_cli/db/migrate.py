@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -185,7 +185,8 @@ def _migration_connection(db: Database) -> Iterator[Connection]:
             # Batch mode drops and recreates tables; with foreign keys on, dropping a parent
             # table would cascade-delete its children's rows. The pragma is a no-op inside a
             # transaction, so it is set on the raw connection before BEGIN.
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+            sqlite = cast(sqlite3.Connection, conn.connection.driver_connection)
+            sqlite.execute("PRAGMA foreign_keys = OFF")
         try:
             with conn.begin():
                 if conn.dialect.name == "postgresql":
@@ -195,7 +196,8 @@ def _migration_connection(db: Database) -> Iterator[Connection]:
                     _check_foreign_keys(db, conn)
         finally:
             if db.is_sqlite and not conn.invalidated:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+                sqlite = cast(sqlite3.Connection, conn.connection.driver_connection)
+                sqlite.execute("PRAGMA foreign_keys = ON")
 
 
 def _check_foreign_keys(db: Database, conn: Connection) -> None:

@@ -183,7 +183,9 @@ def _ids(runs: Iterable[Run]) -> set[int]:
 
 
 def _by_id(session: Session, model: type, column: Any, ids: set[int]) -> dict[int, Any]:
-    rows = session.scalars(select(model).where(column.in_(sorted(ids)))) if ids else []
+    if not ids:
+        return {}
+    rows: Iterable[Any] = session.scalars(select(model).where(column.in_(sorted(ids))))
     return {getattr(row, column.key): row for row in rows}
 
 

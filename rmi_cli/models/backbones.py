@@ -117,7 +117,7 @@ def _dilate_layer(layer: nn.Sequential, *, previous: int, dilation: int) -> None
     """
     for index, block in enumerate(layer):
         rate = previous if index == 0 else dilation
-        block.stride = 1
+        block.stride = 1  # type: ignore[assignment]  # torchvision's blocks keep a plain int
         for conv in block.modules():
             if isinstance(conv, nn.Conv2d):
                 conv.stride = (1, 1)

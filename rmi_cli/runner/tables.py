@@ -33,7 +33,7 @@ def tables(
 
     records = store.evaluation_rows(database, experiment=experiment)
     runs = store.run_rows(database, experiment=experiment)
-    methods = sorted({row.method for row in [*records, *runs] if row.method})
+    methods = sorted({row.method for row in records} | {run.method for run in runs} - {""})
     if baseline is not None and methods and baseline not in methods:
         raise UserError(
             f"--baseline {baseline!r}: experiment {experiment!r} has no such method; its "
