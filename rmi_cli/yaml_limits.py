@@ -72,7 +72,7 @@ def _node_count(event: Any, sizes: dict[str, int]) -> int:
     import yaml
 
     if isinstance(event, yaml.AliasEvent):
-        return sizes.get(event.anchor, 1)
+        return sizes.get(event.anchor or "", 1)
     if isinstance(event, yaml.ScalarEvent):
         if event.anchor is not None:
             sizes[event.anchor] = 1

@@ -32,10 +32,10 @@ from rmi_cli.engine.timing import (
     synchronize,
     timed,
 )
-from rmi_cli.files import file_stem
 from rmi_cli.metrics import ConfusionMatrix, require_labelled, scores_from_confusion
 from rmi_cli.models import SegmentationModel, build_model
 from rmi_cli.records import EvalResult, InferenceTiming
+from rmi_cli.run_folder import RunFolder, probs_file, probs_index
 
 
 @dataclass
@@ -72,7 +72,7 @@ class _Evaluator:
             probs = torch.softmax(logits[0], dim=0).half().cpu().numpy()  # (C, H, W)
             buffer = io.BytesIO()
             np.save(buffer, probs)
-            atomic_write_bytes(self.probs_dir / f"{file_stem(name)}.npy", buffer.getvalue())
+            atomic_write_bytes(probs_file(self.probs_dir, name), buffer.getvalue())
 
 
 def evaluate_run(
@@ -105,7 +105,7 @@ def evaluate_run(
             precision=resolve_precision(config.train.precision, device),
             channels_last=config.train.channels_last,
             confusion=ConfusionMatrix(info.num_classes, device=device),
-            probs_dir=Path(workdir) / "probs" / split if keep_probs else None,
+            probs_dir=RunFolder(Path(workdir)).probs(split) if keep_probs else None,
         )
         total = len(dataset) if limit is None else min(limit, len(dataset))
         samples = itertools.islice(iter_eval(dataset, config.data, device=device), total)
@@ -133,7 +133,7 @@ def evaluate_run(
 def _write_index(directory: Path, names: list[str], info: DatasetInfo, split: str) -> None:
     """What the CRF step needs to read the saved probabilities back, written last."""
     atomic_write_json(
-        directory / "index.json",
+        probs_index(directory),
         {
             "names": names,
             "class_names": list(info.class_names),

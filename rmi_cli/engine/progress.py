@@ -45,12 +45,6 @@ class TrainClock:
         return self.elapsed() / done * (total - iteration) if done > 0 else math.inf
 
 
-def note(text: str) -> None:
-    """A line for the user about what the engine decided (not an error), on stderr like the
-    progress lines, shown whether or not progress is."""
-    print(f"note: {text}", file=sys.stderr, flush=True)
-
-
 def _use_rich() -> bool:
     return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
 
@@ -103,13 +97,13 @@ class TrainProgress:
             self._bar.stop()
 
     def advance(self, iteration: int) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             self._bar.update(self._task, completed=iteration)
 
     def report(self, metrics: TrainMetrics, *, eta_s: float) -> None:
         if not self.enabled:
             return
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             self._bar.update(
                 self._task,
                 completed=metrics.iteration,

@@ -13,6 +13,7 @@ each), never every step, so the CPU keeps queueing kernels ahead of a CUDA devic
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from rmi_cli.data import build_dataset, build_train_stream
 from rmi_cli.engine import checkpoint as ckpt
 from rmi_cli.engine.fingerprint import environment_fingerprint
 from rmi_cli.engine.optim import build_optimizer, set_lr
-from rmi_cli.engine.progress import TrainClock, TrainProgress, note
+from rmi_cli.engine.progress import TrainClock, TrainProgress
 from rmi_cli.engine.rng import capture_rng_state, restore_rng_state, seed_everything
 from rmi_cli.engine.runtime import numerics, place_model, resolve_device, to_input
 from rmi_cli.engine.schedule import schedule_from_config
@@ -38,8 +39,11 @@ from rmi_cli.errors import CheckpointError, Interrupted, RunFailed
 from rmi_cli.losses import build_loss
 from rmi_cli.models import build_model
 from rmi_cli.records import TrainMetrics, TrainResult
+from rmi_cli.run_folder import RunFolder
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,7 +85,7 @@ def train_run(
     with numerics(deterministic=config.train.deterministic, device=device):
         run = build_run(config, Path(workdir), device)
         state, rng_state = _resume(run)
-        atomic_write_json(run.workdir / "config.json", config.to_json_dict())
+        atomic_write_json(RunFolder(run.workdir).config_file, config.to_json_dict())
         if state.iteration >= config.train.iterations:
             return _result(run, state, train_time_s=0.0, images_per_s=0.0, peak_mb=None)
         stream = build_train_stream(
@@ -142,7 +146,7 @@ def _resume(run: RunParts) -> tuple[_LoopState, dict[str, Any] | None]:
     for reason in skipped:
         # A damaged last.pt (a disk error: writes are atomic) costs the steps since the older
         # checkpoint, not the whole run.
-        note(f"{reason}; resuming from {path.name} (iteration {int(state['iteration'])})")
+        log.warning(f"{reason}; resuming from {path.name} (iteration {int(state['iteration'])})")
     ckpt.load_model_weights(run.model, state, path)
     try:
         run.optimizer.load_state_dict(state["optimizer"])
@@ -303,7 +307,7 @@ def _result(
 ) -> TrainResult:
     final = ckpt.checkpoint_dir(run.workdir) / f"iter-{state.iteration}.pt"
     if not final.is_file():
-        final = ckpt.checkpoint_dir(run.workdir) / ckpt.LAST_NAME
+        final = RunFolder(run.workdir).last_checkpoint
     return TrainResult(
         checkpoint=str(final),
         iterations=state.iteration,

@@ -12,7 +12,7 @@ import pytest
 
 from rmi_cli.config import CRFConfig, DataConfig, SyntheticConfig
 from rmi_cli.crf import CRFCache, probabilities_from_labels, run_crf
-from rmi_cli.crf.worker import CRFWorker, confusion_matrix
+from rmi_cli.crf.per_image import CRFWorker, confusion_matrix
 from rmi_cli.errors import DataError, DependencyMissing, Interrupted
 
 pytest.importorskip("pydensecrf.densecrf")
@@ -142,7 +142,7 @@ def test_images_named_with_a_subfolder_are_cached_flat(
     did not exist, and every attempt of the job failed with FileNotFoundError."""
     from PIL import Image
 
-    from rmi_cli.files import file_stem
+    from rmi_cli.run_folder import probs_file
 
     root = tmp_path / "mine"
     probs, image, label = noisy_scene
@@ -156,7 +156,7 @@ def test_images_named_with_a_subfolder_are_cached_flat(
     probs_dir = tmp_path / "probs"
     probs_dir.mkdir()
     for stem in ("city/a", "city/b"):
-        np.save(probs_dir / f"{file_stem(stem)}.npy", probs.astype(np.float16))
+        np.save(probs_file(probs_dir, stem), probs.astype(np.float16))
     index = {"names": ["city/a", "city/b"], "class_names": list("abcd"), "dataset": "folder"}
     (probs_dir / "index.json").write_text(json.dumps(index | {"split": "val"}))
 

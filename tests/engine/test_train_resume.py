@@ -103,7 +103,7 @@ def test_a_run_resumes_from_its_newest_readable_checkpoint(
     straight: Reference,
     tmp_path: Path,
     tiny_config: Callable[..., RunConfig],
-    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The corrupt-checkpoint message said "delete it and resume from an older iter-<N>.pt",
     but resume read only last.pt: the run restarted from iteration 0. Deleting last.pt now
@@ -127,10 +127,11 @@ def test_a_run_resumes_from_its_newest_readable_checkpoint(
     by_iteration = {key[0]: key for key in _metrics_key(metrics)}
     assert len(set(_metrics_key(metrics))) == len(by_iteration)
     assert list(by_iteration.values()) == _metrics_key(straight[1])
-    err = capfd.readouterr().err
     if damage == "last.pt damaged":
-        assert f"note: checkpoint {last} is corrupt or not a PyTorch file" in err
-        assert "resuming from iter-3.pt (iteration 3)" in err
+        (record,) = [r for r in caplog.records if r.name == "rmi_cli.engine.train"]
+        assert record.levelname == "WARNING"
+        assert record.getMessage().startswith(f"checkpoint {last} is corrupt or not a PyTorch")
+        assert record.getMessage().endswith("; resuming from iter-3.pt (iteration 3)")
 
 
 def test_a_run_whose_every_checkpoint_is_unreadable_is_refused(
