@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from rmi_cli import db as store
 from rmi_cli.config import DataConfig
+from rmi_cli.errors import Interrupted
 from rmi_cli.manifest import ExperimentPlan
 from rmi_cli.resources import experiments_manifest
 from rmi_cli.run_folder import runs_root
@@ -24,6 +30,7 @@ from rmi_cli.runner.submit import describe_enqueued, enqueue_plan, with_stored_c
 from rmi_cli.runner.worker import DrainReport, drain, worker_options
 
 DEMO_EXPERIMENT = "quickstart"
+FORWARDED = (signal.SIGINT, signal.SIGTERM)
 log = logging.getLogger(__name__)
 
 
@@ -111,18 +118,62 @@ def _worker_db(target: DatabaseTarget) -> str | None:
 
 
 def spawn_workers(command: list[str], devices: Sequence[str | None]) -> DrainReport:
-    """Start one worker process per slot (pinned to a GPU when given); wait for all."""
-    processes = []
-    for device in devices:
-        env = dict(os.environ)
-        if device is not None:
-            env["CUDA_VISIBLE_DEVICES"] = device
-        processes.append(subprocess.Popen(command, env=env))
-    failed = sum(process.wait() != 0 for process in processes)
+    """Start one worker process per slot (pinned to a GPU when given); wait for all.
+
+    The workers run in their own session, so that a signal reaches each of them once, from
+    here: SIGINT or SIGTERM to this process (Ctrl-C, a scheduler) is passed on to every
+    worker still running, which checkpoints its run and gives the job back; then this raises
+    `Interrupted` (exit 130), as a worker stopped alone does, not "1 of 2 workers failed". A
+    second signal is passed on too (the workers then stop at once, as one worker would).
+    """
+    processes: list[subprocess.Popen[bytes]] = []
+    with forwarded_signals(processes) as received:
+        for device in devices:
+            if received:
+                break  # stopped while starting them: start no more
+            env = dict(os.environ)
+            if device is not None:
+                env["CUDA_VISIBLE_DEVICES"] = device
+            processes.append(subprocess.Popen(command, env=env, start_new_session=True))
+        while any(process.poll() is None for process in processes):
+            time.sleep(0.1)
+    codes = [process.returncode for process in processes]
+    stopped = sum(code == Interrupted.exit_code for code in codes)
+    failed = sum(code not in (0, Interrupted.exit_code) for code in codes)
+    if received or stopped:
+        also = f"; {failed} had failed jobs (see their messages above)" if failed else ""
+        raise Interrupted(
+            f"interrupted: {stopped} of {len(processes)} workers stopped, their runs "
+            f"checkpointed and given back to the queue (rmi worker or this command again "
+            f"resumes them){also}"
+        )
     report = DrainReport()
     if failed:
         report.failed.append(f"{failed} of {len(processes)} workers (see their messages above)")
     return report
+
+
+@contextmanager
+def forwarded_signals(processes: Sequence[subprocess.Popen[bytes]]) -> Iterator[list[int]]:
+    """Within the block, SIGINT and SIGTERM are passed on to the processes still running;
+    yields the list of the signals received."""
+    received: list[int] = []
+
+    def forward(number: int, frame: FrameType | None) -> None:
+        received.append(number)
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(number)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # Python installs signal handlers in the main thread only
+        return
+    previous = {number: signal.signal(number, forward) for number in FORWARDED}
+    try:
+        yield received
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Executing queued jobs: the one place where the engine (torch) meets the database (SQL).
 
 A worker claims a job, keeps its lease alive from a heartbeat thread, runs it, stores every
-result, and marks it done. Failures are stored with the job: input errors (a missing dataset, a
-foreign checkpoint) fail it at once, anything else is retried until its attempts run out.
+result, and marks it done. Failures are stored with the job: one that may pass on another
+attempt (memory, disk, network: `failures.may_pass_on_retry`) is retried until its attempts run
+out, anything else (bad input, a diverged run, an error of the code itself) fails it at once.
 SIGINT/SIGTERM checkpoint the run and give the job back to the queue.
 """
 
@@ -24,6 +25,7 @@ from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import ConfigError, Interrupted, RunFailed, UserError
 from rmi_cli.records import EvalResult, TrainMetrics
 from rmi_cli.run_folder import RunFolder, probs_index
+from rmi_cli.runner.failures import may_pass_on_retry
 
 StopFlag = Callable[[], bool]
 log = logging.getLogger(__name__)
@@ -63,10 +65,12 @@ def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: St
             store.fail(db, job.id, options.worker, str(exc), retry=False)
             raise RunFailed(f"run {job.label} failed: {exc}") from None
         except Exception as exc:
-            status = store.fail(db, job.id, options.worker, _describe(exc), retry=True)
+            retry = may_pass_on_retry(exc)
+            status = store.fail(db, job.id, options.worker, _describe(exc), retry=retry)
             again = " (queued again)" if status == "queued" else ""
+            why = "" if retry else " (not retried: it would fail the same way; a bug to report?)"
             raise RunFailed(
-                f"run {job.label} failed{again}: {type(exc).__name__}: {exc} "
+                f"run {job.label} failed{again}: {type(exc).__name__}: {_first_line(exc)}{why} "
                 f"(details: rmi status --run {job.config_hash})"
             ) from exc
     if not store.complete(db, job.id, options.worker):
@@ -179,6 +183,11 @@ def _announce(label: str, evaluation: EvalResult) -> None:
         f"{label}: {evaluation.split} mIoU {100 * evaluation.scores.miou:.2f}, "
         f"pixel accuracy {100 * evaluation.scores.pixel_accuracy:.2f}{speed}"
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _describe(exc: BaseException) -> str:

@@ -23,11 +23,21 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DrainReport:
-    """What one worker did."""
+    """What one worker did: each job once, by its last outcome (a job retried after a failure
+    and then done is done; one that failed three times is one failed job)."""
 
     worker: str = ""  # its name on the queue ("host:pid")
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    attempts: int = 0  # jobs run, retries included
+
+    def record(self, label: str, *, ok: bool) -> None:
+        """The outcome of one attempt of the job `label`."""
+        for outcomes in (self.done, self.failed):
+            if label in outcomes:
+                outcomes.remove(label)
+        (self.done if ok else self.failed).append(label)
+        self.attempts += 1
 
     def check(self) -> None:
         """Raise `RunFailed` (exit code 1) when any job failed."""
@@ -50,7 +60,7 @@ def drain(
     over). SIGINT/SIGTERM checkpoint the current run, give it back, and raise `Interrupted`."""
     report = DrainReport(options.worker)
     with stop_on_signals() as stop:
-        while not stop() and (max_jobs is None or len(report.done + report.failed) < max_jobs):
+        while not stop() and (max_jobs is None or report.attempts < max_jobs):
             job = store.claim(
                 database,
                 worker=options.worker,
@@ -80,9 +90,9 @@ def _run_one(
         run_job(database, job, options, stop)
     except RunFailed as exc:
         log.error(str(exc))
-        report.failed.append(job.label)
+        report.record(job.label, ok=False)
     else:
-        report.done.append(job.label)
+        report.record(job.label, ok=True)
 
 
 def _pending(

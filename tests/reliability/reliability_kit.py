@@ -74,13 +74,17 @@ def rmi(
 _STARTED: list[subprocess.Popen[bytes]] = []
 
 
-def start_rmi(*args: str, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    """Start `rmi ARGS` in the background, stdout and stderr into `log`.<out|err>."""
+def start_rmi(
+    *args: str, cwd: Path, log: Path, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start `rmi ARGS` in the background, stdout and stderr into `log`.<out|err>; with
+    `new_session`, as the leader of its own process group (a terminal's foreground job)."""
     # Files rather than pipes: a pipe nobody reads would block a chatty worker.
     with Path(f"{log}.out").open("wb") as out, Path(f"{log}.err").open("wb") as err:
         process = subprocess.Popen(
-            [*rmi_command(), *args], cwd=cwd, env=rmi_env(), stdout=out, stderr=err
-        )
+            [*rmi_command(), *args], cwd=cwd, env=rmi_env(), stdout=out, stderr=err,
+            start_new_session=new_session,
+        )  # fmt: skip
     _STARTED.append(process)
     return process
 

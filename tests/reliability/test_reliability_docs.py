@@ -27,7 +27,7 @@ SCENARIOS = {
     "lease: the next worker resumes the run and the result equals an uninterrupted run; a damaged "
     "last.pt: the next worker resumes from the newest readable checkpoint",
     "test_reliability_signals.py": "Ctrl-C and SIGTERM: the run is checkpointed and its job given "
-    "back, exit 130",
+    "back, exit 130; the same for `rmi ablate --workers 2` (Ctrl-C, or one worker stopped)",
     "test_reliability_workers.py": "four workers drain forty runs: each runs exactly once",
     "test_reliability_safety.py": "the source itself: checkpoints load with weights_only, YAML "
     "through the safe loader, no SQL built from strings",

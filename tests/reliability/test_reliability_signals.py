@@ -1,11 +1,14 @@
-"""SIGTERM / SIGINT to a worker in the middle of a run: it checkpoints, gives the job back (queued,
-the attempt not counted), exits 130 with one error line and no traceback; a later worker
-resumes the run from that checkpoint and finishes it (checked after SIGTERM only: from the
-release on, nothing depends on the signal)."""
+"""SIGTERM / SIGINT to a worker in the middle of a run: it checkpoints, gives the job back
+(queued, the attempt not counted), exits 130 with one error line and no traceback; a later
+worker resumes the run from that checkpoint and finishes it (checked after SIGTERM only: from
+the release on, nothing depends on the signal). Ctrl-C to `rmi ablate` with two workers: the
+same for both, and 130 for the command."""
 
 from __future__ import annotations
 
+import os
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,64 @@ def test_a_stopped_worker_checkpoints_and_releases_its_job(
     assert result == [(ITERATIONS, at)]
     reported = query(db, "SELECT iteration FROM train_metrics WHERE run_id = ?", (row["id"],))
     assert [i for (i,) in reported] == list(range(1, ITERATIONS + 1))
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("target", ["ctrl-c", "one worker"])
+def test_an_interrupted_ablate_with_two_workers_exits_130(target: str, tmp_path: Path) -> None:
+    """`rmi ablate --workers 2` exited 1 with "1 job(s) failed: 1 of 2 workers" when a worker
+    was interrupted, although its run was checkpointed and given back. Ctrl-C (SIGINT to the
+    terminal's process group) now reaches each worker once, from `rmi ablate`; a worker stopped
+    on its own is an interruption too: exit 130 either way."""
+    two = manifest(
+        {"ce": "{loss: {name: ce}}", "bce": "{loss: {name: bce}}"},
+        name="stop",
+        train=f"iterations: {ITERATIONS * 2}, checkpoint_every: 1000, log_every: 1",
+    )
+    (tmp_path / "m.yaml").write_text(two)
+    db, log = tmp_path / "rmi.db", tmp_path / "ablate"
+    try:
+        ablate = start_rmi(
+            "ablate", "m.yaml", "-e", "stop", "--workers", "2", "--db", "rmi.db",
+            cwd=tmp_path, log=log, new_session=True,
+        )  # fmt: skip
+
+        def both_training() -> bool:
+            assert ablate.poll() is None, finish(ablate, log)
+            try:  # the file exists a moment before its tables do
+                return query(db, "SELECT count(DISTINCT run_id) FROM train_metrics")[0][0] == 2
+            except sqlite3.OperationalError:
+                return False
+
+        wait_for(both_training, timeout=180, what="both workers to report an iteration")
+        if target == "ctrl-c":
+            os.killpg(ablate.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        else:
+            os.kill(children(ablate.pid)[0], signal.SIGINT)
+        stopped = finish(ablate, log, timeout=180)
+    finally:
+        remove_run_folders(tmp_path)
+    assert stopped.code == 130, stopped
+    assert "Traceback" not in stopped.err
+    count = 2 if target == "ctrl-c" else 1
+    assert stopped.err_lines[-1] == (
+        f"error: interrupted: {count} of 2 workers stopped, their runs checkpointed and given "
+        f"back to the queue (rmi worker or this command again resumes them)"
+    )
+    statuses = sorted((r["status"], r["attempts"]) for r in runs_table(db).values())
+    if target == "ctrl-c":
+        assert statuses == [("queued", 0), ("queued", 0)]
+    else:  # the other worker finished its run, then found the stopped one's left for later
+        assert statuses[0] == ("done", 1) and statuses[1][0] in ("queued", "done")

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import torch
 
 from rmi_cli import runner
 from rmi_cli.errors import DataError, RunFailed, UserError
@@ -81,10 +82,11 @@ def test_lookups_raise_user_errors(tmp_path: Path) -> None:
         runner.find_run(database, "nope")
 
 
-def test_a_shape_bug_inside_a_loss_is_retried_with_its_traceback(
+def test_a_shape_bug_inside_a_loss_fails_once_with_its_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Not the user's bad input: the job goes back to the queue and its traceback is stored."""
+    """Not the user's bad input, but the same code on the same input fails the same way every
+    time: the job fails at once (no retry), its traceback stored for the bug report."""
     from rmi_cli.models.deeplab import SegmentationModel
 
     forward = SegmentationModel.forward
@@ -94,10 +96,42 @@ def test_a_shape_bug_inside_a_loss_is_retried_with_its_traceback(
     plan = runner.plan_experiment(manifest, "nb")
     with runner.open_database(tmp_path / "nb.db") as database:
         runner.queue_experiment(database, plan)
-        report = runner.run_queue(database, max_jobs=1, runs_dir=tmp_path / "runs")
-        assert report.failed == ["nb/ce"]
-        with pytest.raises(RunFailed):
+        report = runner.run_queue(database, runs_dir=tmp_path / "runs")
+        assert (report.failed, report.attempts) == (["nb/ce"], 1)
+        with pytest.raises(RunFailed, match=r"^1 job\(s\) failed: nb/ce$"):
             report.check()
         detail = runner.run_detail(database, "nb/ce")
-    assert detail["status"] == "queued" and detail["attempts"] == 1
+    assert detail["status"] == "failed" and detail["attempts"] == 1
     assert "Traceback" in detail["error"] and "LossInputError: num_classes is 10" in detail["error"]
+
+
+@pytest.mark.parametrize("failures", [1, 3])
+def test_a_failure_that_may_pass_is_retried_and_counted_once(
+    failures: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error may not happen again: the job is retried (up to its 3 attempts). The report
+    names each job once, by its last outcome: the summary said "3 job(s) failed: X, X, X"."""
+    from rmi_cli.models.deeplab import SegmentationModel
+
+    forward, calls = SegmentationModel.forward, iter(range(1000))
+
+    def flaky(self: SegmentationModel, x: torch.Tensor) -> torch.Tensor:
+        if next(calls) < failures:
+            raise OSError(5, "Input/output error")
+        return forward(self, x)
+
+    monkeypatch.setattr(SegmentationModel, "forward", flaky)
+    manifest = tmp_path / "experiments.yaml"
+    manifest.write_text(MANIFEST)
+    with runner.open_database(tmp_path / "nb.db") as database:
+        runner.queue_experiment(database, runner.plan_experiment(manifest, "nb"))
+        report = runner.run_queue(database, runs_dir=tmp_path / "runs")
+        detail = runner.run_detail(database, "nb/ce")
+    assert report.attempts == min(failures + 1, 3)
+    if failures == 1:
+        assert (report.done, report.failed) == (["nb/ce"], [])
+        assert (detail["status"], detail["attempts"]) == ("done", 2)
+    else:
+        assert (report.done, report.failed) == ([], ["nb/ce"])
+        assert (detail["status"], detail["attempts"]) == ("failed", 3)
+        assert "OSError: [Errno 5] Input/output error" in detail["error"]

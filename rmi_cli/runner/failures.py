@@ -1,0 +1,45 @@
+"""Which failures of a job may pass on another attempt, and which fail the same way every time.
+
+A job is retried (up to its attempts) only when trying again can change the outcome: the
+machine ran out of memory, a disk or network file system hiccupped, the database was briefly
+unreachable, a data-loader process died. Bad input (`UserError`), a diverged run (`RunFailed`)
+and plain Python errors raised by the same code on the same configuration (a ValueError, an
+OverflowError, a KeyError: a bug, or an input nothing checked) fail the same way every time;
+retrying them only repeats the error three times, as the break-test saw.
+"""
+
+from __future__ import annotations
+
+from rmi_cli.errors import RunFailed, UserError
+
+# RuntimeErrors that come from the machine rather than from the code: CUDA and its libraries,
+# a data-loader process that died (the OOM killer), a worker pool that broke.
+_TRANSIENT_RUNTIME = (
+    "out of memory",
+    "CUDA",
+    "cuDNN",
+    "cuBLAS",
+    "NCCL",
+    "DataLoader worker",
+    "process pool",
+    "terminated abruptly",
+)
+
+
+def may_pass_on_retry(exc: BaseException) -> bool:
+    """Whether another attempt of the job could end differently."""
+    if isinstance(exc, UserError | RunFailed):
+        return False
+    if isinstance(exc, OSError | MemoryError):
+        return True  # the disk, the network, the memory: the machine's state, not the input
+    if _is_database_error(exc):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc)
+        return any(marker in text for marker in _TRANSIENT_RUNTIME)
+    return False
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    # By name: the runner's callers need not import SQLAlchemy to classify an error.
+    return any(cls.__module__.startswith("sqlalchemy") for cls in type(exc).__mro__)
