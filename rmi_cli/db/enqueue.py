@@ -2,7 +2,8 @@
 
 A job is identified by the canonical hash of what it computes, across all experiments: queueing
 the same configuration twice (or from two experiments) yields one run. A `done` run is never
-queued again; a `failed` one only when asked (`requeue_failed`).
+queued again; a `failed` one only when asked (`requeue_failed`), with the operational settings
+it is queued with now.
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ def _enqueue(session: Session, spec: JobSpec, *, requeue_failed: bool) -> Enqueu
     if run.status == JobStatus.FAILED and requeue_failed:
         run.status, run.attempts, run.error = JobStatus.QUEUED, 0, None
         run.worker = run.heartbeat_at = run.lease_expires_at = run.finished_at = None
+        # Same hash, so only operational settings can differ (train.device, data.workers):
+        # the ones given now may be the fix (a run that failed on cuda, queued again for cpu).
+        run.config_json = dict(spec.config)
         session.flush()
         return Enqueued(run.id, spec.config_hash, "requeued", JobStatus.QUEUED.value)
     return Enqueued(run.id, spec.config_hash, "exists", str(run.status))

@@ -24,8 +24,8 @@ from rmi_cli.resources import experiments_manifest
 from rmi_cli.run_folder import runs_root
 from rmi_cli.runner.estimate import PlanEstimate, estimate_plan
 from rmi_cli.runner.lookup import plan_experiment
-from rmi_cli.runner.opening import DatabaseTarget, opened
-from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.opening import DatabaseTarget, opened, target_file
+from rmi_cli.runner.preflight import check_datasets, check_runs_root
 from rmi_cli.runner.submit import describe_enqueued, enqueue_plan, with_stored_counts
 from rmi_cli.runner.worker import DrainReport, drain, worker_options
 
@@ -85,6 +85,7 @@ def ablate(
     count = len(gpus) or workers
     if count:
         check_datasets(_needs(plan))
+        check_runs_root(runs_root(runs_dir, target_file(database)))
     with opened(database) as db:
         enqueued = enqueue_plan(db, plan, requeue_failed=requeue_failed)
         for line in describe_enqueued(enqueued):
@@ -190,6 +191,7 @@ def demo(
     """Queue the quickstart experiment (of the shipped manifest unless told) and run it to the
     end in this process."""
     plan = plan_experiment(manifest or experiments_manifest(), DEMO_EXPERIMENT)
+    check_runs_root(runs_root(runs_dir, database.path))
     for line in describe_enqueued(enqueue_plan(database, plan)):
         log.info(line)
     options = worker_options(database, runs_dir)

@@ -43,3 +43,12 @@ def may_pass_on_retry(exc: BaseException) -> bool:
 def _is_database_error(exc: BaseException) -> bool:
     # By name: the runner's callers need not import SQLAlchemy to classify an error.
     return any(cls.__module__.startswith("sqlalchemy") for cls in type(exc).__mro__)
+
+
+def error_summary(error: str | None) -> str:
+    """The line of a stored error worth showing: the message itself, or the last line of a
+    stored traceback (`Type: message`)."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return "no error recorded"
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]

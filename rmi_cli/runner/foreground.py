@@ -10,11 +10,14 @@ from pathlib import Path
 
 from rmi_cli import db as store
 from rmi_cli.config import CRFConfig
+from rmi_cli.errors import UserError
 from rmi_cli.manifest import ExperimentPlan
 from rmi_cli.records import EvalResult
+from rmi_cli.run_folder import runs_root
 from rmi_cli.runner import lookup
-from rmi_cli.runner.opening import DatabaseTarget, opened
-from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.failures import error_summary
+from rmi_cli.runner.opening import DatabaseTarget, opened, target_file
+from rmi_cli.runner.preflight import check_datasets, check_runs_root
 from rmi_cli.runner.submit import enqueue_plan
 from rmi_cli.runner.worker import DrainReport, drain, worker_options
 
@@ -38,6 +41,7 @@ def train(
     opened first: one that cannot be read queues nothing (and creates no database)."""
     data = plan.runs[0].config.data
     check_datasets([(data, data.train_split), (data, data.eval_split)])
+    check_runs_root(runs_root(runs_dir, target_file(database)))
     with opened(database) as db:
         return _train(db, plan, runs_dir)
 
@@ -46,6 +50,13 @@ def _train(database: store.Database, plan: ExperimentPlan, runs_dir: Path | None
     report = enqueue_plan(database, plan)
     (name, queued), *_ = report.jobs
     label = f"{plan.name}/{name}"
+    if queued.status == "failed":
+        # Naming the run is asking for it: a fixed cause (a device, a file) may be the point.
+        before = store.get_job(database, queued.run_id)
+        error = error_summary(before.error if before is not None else None)
+        log.info(f"{label} failed before ({error}); training it again")
+        report = enqueue_plan(database, plan, requeue_failed=True)
+        (name, queued), *_ = report.jobs
     if report.repointed:
         log.info(
             f"{label}: configuration changed; the experiment now uses this run "
@@ -55,6 +66,7 @@ def _train(database: store.Database, plan: ExperimentPlan, runs_dir: Path | None
         log.info(f"{label} is already done (config {queued.config_hash}); see rmi table")
         return TrainOutcome(label, queued, None)
     work = drain(database, worker_options(database, runs_dir), run_ids=[queued.run_id])
+    explain_unfinished(database, queued.run_id, label, work)
     return TrainOutcome(label, queued, work)
 
 
@@ -82,6 +94,8 @@ def evaluate(
     """Evaluate a run (name, experiment/name or hash) or a checkpoint file on a split; the
     scores are stored when they are the run's (its final weights, the whole split)."""
     target = lookup.evaluation_target(database, runs_dir, run, checkpoint)
+    if save_probs:
+        check_runs_root(target.workdir.parent)
     # torch loads in seconds: only once the arguments are known to be good.
     from rmi_cli.engine import evaluate_run
 
@@ -124,11 +138,38 @@ def crf(
     """Dense-CRF post-processing of a trained run with the paper's settings, for each count in
     `iters` (the step grows: counts stored before are kept), on `workers` processes."""
     params = CRFConfig(iters=tuple(iters))
-    job = lookup.queue_crf(database, run, params, split)
+    root = runs_root(runs_dir, database.path)
+    check_runs_root(root)
+    job = lookup.queue_crf(database, run, params, split, runs_root=root)
     if job.status == "done":
         log.info(
             f"CRF {', '.join(map(str, params.iters))} on {run} is already stored; see rmi table"
         )
         return CRFOutcome(job, None)
     options = worker_options(database, runs_dir, crf_workers=workers)
-    return CRFOutcome(job, drain(database, options, run_ids=[job.run_id]))
+    work = drain(database, options, run_ids=[job.run_id])
+    explain_unfinished(database, job.run_id, f"the CRF step on {run}", work)
+    return CRFOutcome(job, work)
+
+
+def explain_unfinished(
+    database: store.Database, run_id: int, label: str, report: DrainReport
+) -> None:
+    """A foreground command whose job this process did not run, and which is not done, says
+    why in one line (it printed nothing and exited 0): another worker holds it, or it waits
+    for a run that is not done."""
+    job = store.get_job(database, run_id)
+    if job is None or job.status == "done" or report.attempts:
+        return
+    if job.status == "running":
+        seen = f"{job.heartbeat_at:%H:%M:%S} UTC" if job.heartbeat_at else "never"
+        raise UserError(
+            f"{label} is running on worker {job.worker} (last heartbeat {seen}); wait for it "
+            f"(rmi status --run {job.config_hash}), or, if that worker is gone, run this again "
+            f"once its lease has expired"
+        )
+    raise UserError(
+        f"{label} is {job.status}"
+        + (f" ({error_summary(job.error)})" if job.error else "")
+        + f"; see rmi status --run {job.config_hash}"
+    )

@@ -26,6 +26,7 @@ from rmi_cli.errors import ConfigError, Interrupted, RunFailed, UserError
 from rmi_cli.records import EvalResult, TrainMetrics
 from rmi_cli.run_folder import RunFolder, probs_index
 from rmi_cli.runner.failures import may_pass_on_retry
+from rmi_cli.runner.preflight import check_datasets
 
 StopFlag = Callable[[], bool]
 log = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ def _train_job(db: store.Database, job: store.Job, options: WorkerOptions, stop:
     from rmi_cli.engine import evaluate_run, train_run
 
     config = _run_config(job.config, job.label)
+    # The evaluation split is opened before hours of training: an empty or broken list fails
+    # the job now (the train split is opened by training itself).
+    check_datasets([(config.data, config.data.eval_split)])
     workdir = RunFolder.of(options.runs_root, job.config_hash).path
     log.info(f"{job.label}: training in {workdir}" + (" (resuming)" if job.reclaimed else ""))
 
@@ -136,8 +140,9 @@ def _probabilities(
 ) -> EvalResult:
     """Evaluate the trained run again, keeping its probabilities (they were not saved)."""
     from rmi_cli.engine import evaluate_run
+    from rmi_cli.engine.checkpoint import latest_checkpoint
 
-    checkpoint = folder.last_checkpoint
+    checkpoint = latest_checkpoint(folder.path) or folder.last_checkpoint
     if not checkpoint.is_file() and target.checkpoint_path:
         checkpoint = Path(target.checkpoint_path)
     if not checkpoint.is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +14,13 @@ from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import CheckpointError, ConfigError, UserError
 from rmi_cli.manifest import ExperimentPlan, PlannedCRF, load_manifest, manifest_from_text
 from rmi_cli.run_folder import LAST_CHECKPOINT, RunFolder, runs_root
+from rmi_cli.runner.failures import error_summary
 from rmi_cli.runner.preflight import check_datasets
 from rmi_cli.runner.submit import enqueue_plan
 from rmi_cli.stored import RunRecord
 
 ADHOC = "adhoc"  # the experiment of runs given by --set flags alone
+log = logging.getLogger(__name__)
 
 
 def plan_experiment(
@@ -96,8 +99,11 @@ def evaluation_target(
     job = store.get_job(database, row.run_id)
     if job is None or job.kind != "train":
         raise UserError(f"run {ref!r} is not a training run")
+    from rmi_cli.engine.checkpoint import latest_checkpoint  # torch: rmi eval needs it anyway
+
     folder = RunFolder.of(runs_root(runs, database.path), job.config_hash)
-    path = folder.last_checkpoint
+    # last.pt, else the newest iter-<N>.pt (what a run resumes from when last.pt is gone)
+    path = latest_checkpoint(folder.path) or folder.last_checkpoint
     if not path.is_file() and job.checkpoint_path:
         path = Path(job.checkpoint_path)
     if not path.is_file():
@@ -146,13 +152,21 @@ def _stored_if_final(target: EvaluationTarget, job: store.Job) -> EvaluationTarg
 
 
 def queue_crf(
-    database: store.Database, ref: str, params: CRFConfig, split: str | None
+    database: store.Database,
+    ref: str,
+    params: CRFConfig,
+    split: str | None,
+    *,
+    runs_root: Path | None = None,
 ) -> store.Enqueued:
-    """Queue (idempotently) a CRF step over a trained run, as a member of its experiment."""
+    """Queue (idempotently) a CRF step over a trained run, as a member of its experiment. The
+    run must be done (and, with `runs_root`, its run folder here); a CRF step of it that failed
+    before is queued again: naming it is asking for it."""
     row = find_run(database, ref)
     job = store.get_job(database, row.run_id)
     if job is None or job.kind != "train":
         raise UserError(f"run {ref!r} is not a training run; the CRF post-processes one")
+    _require_trained(job, f"{row.experiment}/{row.name}", runs_root)
     from rmi_cli.manifest import PlannedRun
 
     config = RunConfig.model_validate(job.config)
@@ -164,4 +178,34 @@ def queue_crf(
     check_datasets([(config.data, split)])
     step = PlannedCRF(target.experiment, target, params, split)
     plan = ExperimentPlan("", target.experiment, "", (), (step,), ())
-    return enqueue_plan(database, plan).jobs[0][1]
+    report = enqueue_plan(database, plan, requeue_failed=True)
+    if report.names("requeued"):
+        log.info(f"{step.experiment}/{step.name} failed before; running it again")
+    return report.jobs[0][1]
+
+
+def _require_trained(job: store.Job, label: str, root: Path | None) -> None:
+    """Queueing a CRF step on a run that is not done queued a job that failed or waited
+    without a word (exit 0); a run folder that is not here failed the job later."""
+    if job.status == "failed":
+        raise UserError(
+            f"run {label} failed ({error_summary(job.error)}), so there is no model to "
+            f"post-process; fix the cause and train it again (rmi train, or rmi ablate ... "
+            f"--requeue-failed), then rmi crf"
+        )
+    if job.status != "done":
+        raise UserError(
+            f"run {label} is {job.status}, not trained yet; the CRF post-processes a trained "
+            f"model: let a worker finish it (rmi worker, or rmi train), then rmi crf"
+        )
+    folder = RunFolder.of(root, job.config_hash) if root is not None else None
+    if (
+        folder is not None
+        and not folder.path.is_dir()
+        and not (job.checkpoint_path and Path(job.checkpoint_path).is_file())
+    ):
+        raise UserError(
+            f"run {label} was trained elsewhere: its run folder {folder.path} is not here; "
+            f"point --runs-dir at the folder that holds {job.config_hash}/ (the CRF reads its "
+            f"probabilities or checkpoint)"
+        )

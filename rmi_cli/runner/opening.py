@@ -12,6 +12,13 @@ from rmi_cli import db as store
 DatabaseTarget = store.Database | str | Path | None
 
 
+def target_file(target: DatabaseTarget) -> Path | None:
+    """The SQLite file a target names (None for a server): where `runs/` goes by default."""
+    if isinstance(target, store.Database):
+        return target.path
+    return store.resolve_target(None if target is None else str(target))[1]
+
+
 @contextmanager
 def opened(target: DatabaseTarget) -> Iterator[store.Database]:
     """`target` itself when it is open; else opened (created at head when missing) for the

@@ -16,6 +16,7 @@ from rmi_cli.engine.signals import stop_on_signals
 from rmi_cli.errors import RunFailed
 from rmi_cli.run_folder import runs_root
 from rmi_cli.runner.jobs import StopFlag, WorkerOptions, run_job, worker_name
+from rmi_cli.runner.preflight import check_runs_root
 
 POLL_S = 5.0  # how often a waiting worker looks for claimable jobs again
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def run_queue(
 ) -> DrainReport:
     """`rmi worker` in this process: run claimable jobs (of `experiment`, or of `run_ids`)
     until none is left, or `max_jobs` were run; `wait` as in `drain`."""
+    check_runs_root(runs_root(runs_dir, database.path))
     options = worker_options(database, runs_dir, lease_s=lease_s, crf_workers=crf_workers)
     return drain(
         database, options, experiment=experiment, run_ids=run_ids, max_jobs=max_jobs, wait=wait

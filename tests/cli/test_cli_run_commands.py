@@ -109,6 +109,16 @@ def test_eval_replaces_the_stored_evaluation(workspace: Workspace, rmi: Rmi) -> 
     assert [row for row in after if row[0] != "ce"] == [row for row in before if row[0] != "ce"]
 
 
+def test_eval_without_last_pt_reads_the_newest_iter_file(workspace: Workspace, rmi: Rmi) -> None:
+    """What a run resumes from when last.pt is gone (deleted, as the corrupt-checkpoint message
+    once advised) is what `rmi eval` reads too: it said "no checkpoint at .../last.pt"."""
+    checkpoints = workspace.runs / hash_of(workspace.db, "ce") / "checkpoints"
+    (checkpoints / "last.pt").unlink()
+    result = rmi("eval", "tiny/ce", "--max-images", "1", "--db", workspace.db)
+    assert result.code == 0, str(result)
+    assert "tiny/ce: val, 1 images" in result.out
+
+
 def test_eval_of_part_of_a_split_is_not_stored(workspace: Workspace, rmi: Rmi) -> None:
     before = evaluations(workspace.db)
     result = rmi("eval", "rmi", "--max-images", "1", "--db", workspace.db)

@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,9 +108,13 @@ CLASSES = {
     "db": ("Databases that are wrong, newer, damaged or not writable",
            "a newer schema, a text file, a damaged header, a page overwritten by dd (met by "
            "seven commands), a folder, a missing file or folder, read-only files and folders"),
-    "local": ("Data this machine cannot read, refused before queueing",
+    "local": ("Data or run folders this machine cannot use, refused before queueing",
               "a missing root, an empty split list, duplicate or empty class names, an unknown "
-              "split for the CRF"),
+              "split for the CRF; a --runs-dir that is a file, under a file, on /proc, or "
+              "read-only (ablate, worker, train, crf)"),
+    "state": ("Commands on runs in the wrong state",
+              "rmi crf on a run that is queued or failed (it queued a job that waited or failed "
+              "without a word), rmi train on a run another worker is running"),
     "cli": ("Bad command-line arguments",
             "unknown options and commands, malformed lists (1,x, 0, 1,,5, 0,,1), unknown formats "
             "and baselines, missing or contradictory arguments"),
@@ -298,6 +303,32 @@ CASES = [
     Case("bomb-class-list", local(),
          ("classes.yaml:7: the class-name list expands to more than 200,000 values",),
          files={"m.yaml": LOCAL_FOLDER}, setup="class_list_alias_bomb"),
+    Case("local-runs-dir-is-a-file", local("--runs-dir", "afile"),
+         ("runs folder", "afile is a file, not a folder", "point --runs-dir at a folder"),
+         setup="a_file", **R),
+    Case("local-runs-dir-under-a-file", local("--runs-dir", "afile/runs"),
+         ("runs folder", "afile/runs", "afile is a file, not a folder"), setup="a_file", **R),
+    Case("local-runs-dir-on-proc", local("--runs-dir", "/proc/rmi-runs"),
+         ("runs folder /proc/rmi-runs", "cannot write there", "a writable folder"), **R),
+    Case("local-runs-dir-read-only", local("--runs-dir", "ro/runs"),
+         ("runs folder", "ro/runs", "cannot write there (Permission denied)"),
+         setup="read_only_runs", no_file_caps=True, **R),
+    Case("local-runs-dir-worker", ("worker", "--runs-dir", "afile", "--db", "@DB@"),
+         ("runs folder", "afile is a file, not a folder"), setup="a_file"),
+    Case("local-runs-dir-train", ("train", "m.yaml", "-e", "tiny", "--runs-dir", "afile",
+                                  "--db", "@DB@"),
+         ("runs folder", "afile is a file, not a folder"), setup="a_file", db="fresh.db", **R),
+    Case("local-runs-dir-crf", ("crf", "--run", "tiny/ce", "--runs-dir", "/proc/rmi",
+                                "--db", "@DB@"),
+         ("runs folder /proc/rmi", "cannot write there")),
+    Case("state-crf-on-a-queued-run", ("crf", "--run", "tiny/ce", "--db", "@DB@"),
+         ("run tiny/ce is queued, not trained yet", "let a worker finish it")),
+    Case("state-crf-on-a-failed-run", ("crf", "--run", "tiny/ce", "--db", "@DB@"),
+         ("run tiny/ce failed (CUDA is not available here)", "train it again",
+          "--requeue-failed"), setup="run_failed"),
+    Case("state-train-a-run-running-elsewhere", ("train", "m.yaml", "-e", "tiny", "--db", "@DB@"),
+         ("tiny/ce is running on worker elsewhere:1", "wait for it", "once its lease has"),
+         setup="run_elsewhere", **R),
     Case("local-workers-missing-root",
          ("ablate", "m.yaml", "-e", "tiny", "--workers", "1", "--db", "@DB@"),
          ("data root", "/nonexistent/camvid does not exist", "fix the path or set the variable"),
@@ -498,6 +529,29 @@ def read_only_file(root: Path) -> None:
     (root / "locked" / "rmi.db").chmod(0o444)
 
 
+def a_file(root: Path) -> None:
+    (root / "afile").write_text("not a folder\n")
+
+
+def read_only_runs(root: Path) -> None:
+    (root / "ro").mkdir()
+    (root / "ro").chmod(0o555)
+
+
+def run_failed(root: Path) -> None:
+    with closing(sqlite3.connect(root / "rmi.db")) as conn, conn:
+        conn.execute("UPDATE runs SET status = 'failed', error = 'CUDA is not available here'")
+
+
+def run_elsewhere(root: Path) -> None:
+    """The run held by a live worker of another machine (its lease a day away)."""
+    with closing(sqlite3.connect(root / "rmi.db")) as conn, conn:
+        conn.execute(
+            "UPDATE runs SET status = 'running', worker = 'elsewhere:1', attempts = 1, "
+            "heartbeat_at = datetime('now'), lease_expires_at = datetime('now', '+1 day')"
+        )
+
+
 def read_only_folder(root: Path) -> None:
     (root / "locked").mkdir()
     shutil.copy(root / "rmi.db", root / "locked" / "rmi.db")
@@ -531,6 +585,10 @@ SETUPS: dict[str, Callable[[Path], None]] = {
         folder_database,
         read_only_file,
         read_only_folder,
+        a_file,
+        read_only_runs,
+        run_failed,
+        run_elsewhere,
     )
 }
 

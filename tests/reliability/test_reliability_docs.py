@@ -26,6 +26,8 @@ SCENARIOS = {
     "test_reliability_resume.py": "a worker killed mid-training, mid-evaluation, or hung past its "
     "lease: the next worker resumes the run and the result equals an uninterrupted run; a damaged "
     "last.pt: the next worker resumes from the newest readable checkpoint",
+    "test_reliability_foreground.py": "rmi train and rmi crf on a run that failed, once the cause "
+    "is fixed (a device outside the configuration hash, a damaged image): they run it again",
     "test_reliability_signals.py": "Ctrl-C and SIGTERM: the run is checkpointed and its job given "
     "back, exit 130; the same for `rmi ablate --workers 2` (Ctrl-C, or one worker stopped)",
     "test_reliability_workers.py": "four workers drain forty runs: each runs exactly once",
