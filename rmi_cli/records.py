@@ -101,7 +101,7 @@ class EvalResult:
     scores: SegmentationScores
     timing: InferenceTiming | None  # None when timing was switched off
     peak_eval_memory_mb: float | None
-    probs_dir: str | None  # fp16 probabilities, one file per image, when saved
+    probs_dir: str | None  # float32 probabilities, one file per image, when saved
     fingerprint: Fingerprint
 
 
