@@ -47,7 +47,9 @@ def experiment_tables(db: Database, name: str) -> list[dict[str, Any]]:
 def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) -> list[dict]:
     """One dict per (run of the experiment x split x post-processing), in the experiment's run
     order, plain evaluation first, then CRF by iterations. Keys: experiment, run, run_id,
-    config_hash, seed, method, group, model, backbone, loss, params, split, postprocess, miou,
+    config_hash, seed, method, group, model, backbone, loss, params, dataset, pretrained (the
+    configuration's model.pretrained: None = trained from scratch), void (data.void: "ignore"
+    or "class"), split, postprocess, miou,
     pixel_accuracy, mean_accuracy, num_images, class_iou ({class name: IoU or None}, in class
     order), inference_median_ms, inference_p90_ms, crf_median_ms, total_median_ms,
     peak_train_memory_mb, peak_eval_memory_mb, protocol (the InferenceTiming fields or None),
@@ -98,7 +100,8 @@ def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
 
     Keys: experiment, name, run_id, config_hash, kind, method, group, status, priority,
     attempts, max_attempts, worker, heartbeat_at, heartbeat_age_s, stale, error, depends_on,
-    created_at, started_at, finished_at. `stale`: running with an expired lease.
+    created_at, started_at, finished_at, dataset, pretrained, void (as in `evaluation_rows`; a
+    CRF job's are those of the run it post-processes). `stale`: running with an expired lease.
     """
     now = utcnow()
     with db.session() as session:
@@ -114,6 +117,7 @@ def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
             {"experiment": name, "name": member.name}
             | _run_fields(run, now)
             | {"method": member.method, "group": member.group_label}
+            | _config_fields(run.depends_on or run)
             for member, name, run in session.execute(stmt.options(selectinload(Run.depends_on)))
         ]
         if experiment is None:
@@ -122,6 +126,7 @@ def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
                 {"experiment": None, "name": run.config_hash}
                 | _run_fields(run, now)
                 | {"method": "", "group": ""}
+                | _config_fields(run.depends_on or run)
                 for run in session.scalars(alone.options(selectinload(Run.depends_on)))
             ]
         return rows
@@ -261,6 +266,18 @@ def _membership_fields(experiment: str, member: Membership, run: Run, source: Ru
         "loss": config.get("loss", {}).get("name"),
         "params": dict(member.params_json),
         "status": run.status,
+    } | _config_fields(source)
+
+
+def _config_fields(source: Run) -> dict[str, Any]:
+    """What tables need from a trained run's configuration to say how its numbers were made.
+    A configuration stored before data.void existed ignored its void: it reads "ignore"."""
+    config = source.config_json or {}
+    model, data = config.get("model") or {}, config.get("data") or {}
+    return {
+        "dataset": data.get("name"),
+        "pretrained": model.get("pretrained"),
+        "void": data.get("void", "ignore"),
     }
 
 

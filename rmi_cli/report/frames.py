@@ -2,6 +2,10 @@
 
 `scores_frame`: one row per (run x split x post-processing), scores in percent, times in ms.
 `class_iou_frame`: the same rows in long format, one row per class.
+A run trained from scratch (its configuration's model.pretrained is None) has " (from scratch)"
+after its group, so it never shares a row, a block or a paper row with a pretrained run. A run
+that scored its void label as a class (`VOID_CLASS_NAME` among its classes) also gets
+`miou_named`: the mean over the other, named classes, from the same evaluation.
 A run without any evaluation (queued, running, failed) is a placeholder row whose `miou` is
 None: either in the rows themselves or made by `placeholder_rows` from the experiment's runs
 (`rmi_cli.db.run_rows`). It is kept with `evaluated = False` and an empty split so tables can
@@ -18,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from rmi_cli.constants import VOID_CLASS_NAME
 from rmi_cli.errors import UserError
 
 KEY = ["group", "method", "postprocess", "params_key"]
@@ -26,10 +31,12 @@ SCORE_COLUMNS = [
     "method", "loss", "postprocess", "crf_iters", "label", "params", "params_key", "split",
     "evaluated", "miou", "pixel_accuracy", "inference_ms", "inference_p90_ms", "crf_ms",
     "total_ms", "train_memory_mb", "eval_memory_mb", "protocol", "device", "torch", "classes",
+    "from_scratch", "scored_classes", "miou_named",
 ]  # fmt: skip
 # `row`: the position of the evaluation row in the input, to join back onto `scores_frame`
 CLASS_COLUMNS = [*KEY, "row", "run", "seed", "split", "class_index", "class_name", "iou"]
 _CRF = re.compile(r"crf-(\d+)")
+FROM_SCRATCH = "from scratch"
 
 
 def crf_iterations(postprocess: str) -> int | None:
@@ -68,6 +75,25 @@ def _total_ms(row: Mapping[str, Any]) -> float:
     return math.nan if parts[0] is None else sum(float(p) for p in parts if p is not None)
 
 
+def from_scratch(row: Mapping[str, Any]) -> bool:
+    """Rows from `rmi_cli.db` carry the run's model.pretrained; None means random init."""
+    return "pretrained" in row and row["pretrained"] is None
+
+
+def group_label(row: Mapping[str, Any]) -> str:
+    group = str(row.get("group") or "")
+    return f"{group} ({FROM_SCRATCH})" if from_scratch(row) else group
+
+
+def named_mean(class_iou: Mapping[str, float | None]) -> float:
+    """The mean IoU (%) over the classes other than the void class, when the void was scored
+    as a class (NaN otherwise): the paper's 11 printed CamVid columns average to this."""
+    if VOID_CLASS_NAME not in class_iou:
+        return math.nan
+    named = [v for name, v in class_iou.items() if name != VOID_CLASS_NAME and v is not None]
+    return 100.0 * math.fsum(named) / len(named) if named else math.nan
+
+
 def _score_record(row: Mapping[str, Any]) -> dict[str, Any]:
     params = dict(row.get("params") or {})
     postprocess = str(row.get("postprocess") or "none")
@@ -80,7 +106,7 @@ def _score_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "seed": row.get("seed"),
         "status": str(row.get("status") or "unknown"),
         "dataset": row.get("dataset"),
-        "group": str(row.get("group") or ""),
+        "group": group_label(row),
         "model": row.get("model"),
         "backbone": row.get("backbone"),
         "method": method,
@@ -104,6 +130,9 @@ def _score_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "device": row.get("device"),
         "torch": row.get("torch"),
         "classes": tuple(class_iou),
+        "from_scratch": from_scratch(row),
+        "scored_classes": len(class_iou) if class_iou else math.nan,
+        "miou_named": named_mean(class_iou),
     }
 
 
@@ -119,7 +148,7 @@ def placeholder_rows(
     have = {str(row["run"]) for row in records}
     known: dict[tuple[str, str], set[str]] = {}
     for row in records:
-        key = (str(row.get("group") or ""), str(row["method"]))
+        key = (group_label(row), str(row["method"]))
         known.setdefault(key, set()).add(params_key(row.get("params") or {}))
     placeholders = []
     for run in runs:
@@ -129,13 +158,16 @@ def placeholder_rows(
         group, method = str(run.get("group") or ""), str(run.get("method") or "")
         params = run.get("params")
         if params is None:
-            candidates = known.get((group, method), set())
+            candidates = known.get((group_label(run), method), set())
             params = json.loads(candidates.pop()) if len(candidates) == 1 else {}
-        placeholders.append(
-            {"experiment": run.get("experiment"), "run": name, "run_id": run.get("run_id"),
-             "status": run.get("status"), "group": group, "method": method, "params": params,
-             "postprocess": PENDING_CRF if run.get("kind") == "crf" else "none", "miou": None}
-        )  # fmt: skip
+        placeholder = {
+            "experiment": run.get("experiment"), "run": name, "run_id": run.get("run_id"),
+            "status": run.get("status"), "group": group, "method": method, "params": params,
+            "postprocess": PENDING_CRF if run.get("kind") == "crf" else "none", "miou": None,
+        }  # fmt: skip
+        if "pretrained" in run:
+            placeholder["pretrained"] = run["pretrained"]
+        placeholders.append(placeholder)
     return placeholders
 
 
