@@ -38,6 +38,9 @@ VoidMode = Literal["ignore", "class"]
 # object boundaries and "difficult" pixels: nothing to score, so it is always ignored.
 VOID_CLASS_DATASETS = ("camvid",)
 
+# `model.pretrained` value that means torchvision's published ImageNet weights.
+PRETRAINED_IMAGENET = "imagenet"
+
 # The head's learning-rate multiplier when `train.head_lr_mult` is None: the released code's
 # values for ResNet-101 on VOC (parser_params.py). Its CamVid branch overrides both with x10,
 # which experiments.yaml writes out explicitly.
@@ -160,7 +163,9 @@ class ModelConfig(Strict):
     deep_stem: bool = False
     output_stride: Literal[8, 16] = 16
     pretrained: str | None = Field(
-        None, description='None (from scratch), "imagenet" (torchvision weights) or a local path'
+        None,
+        description='None (from scratch), "imagenet" (torchvision weights) or a local path; '
+        "${VAR} expands on the machine that runs the job",
     )
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     layout: BackboneLayout = Field(
@@ -359,6 +364,15 @@ def _drop_paths(config: dict[str, Any], paths: frozenset[str], prefix: str = "")
 
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def unset_variables(text: str) -> list[str]:
+    """The `${VAR}` references of `text` (without a `:-default`) that are unset or empty here."""
+    return [
+        match["name"]
+        for match in _VAR.finditer(text)
+        if match["default"] is None and not os.environ.get(match["name"])
+    ]
 
 
 def expand_path(text: str) -> str:

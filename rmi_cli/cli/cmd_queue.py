@@ -23,11 +23,17 @@ from rmi_cli.cli.options import (
     open_db,
     runs_dir,
 )
-from rmi_cli.cli.preflight import check_datasets
+from rmi_cli.cli.preflight import (
+    check_datasets,
+    missing_weights,
+    scratch_twins,
+    weights_message,
+)
 from rmi_cli.cli.queueing import enqueue_plan, with_stored_counts
 from rmi_cli.config import DataConfig
 from rmi_cli.db import DEFAULT_LEASE_S, Database
-from rmi_cli.manifest import load_manifest
+from rmi_cli.errors import ConfigError
+from rmi_cli.manifest import ExperimentPlan, Manifest, load_manifest
 
 
 @app.command()
@@ -48,15 +54,21 @@ def ablate(
 
     Example: rmi ablate experiments.yaml -e voc-table3a --dry-run
     """
-    plan = load_manifest(manifest).plan(experiment, overrides or [])
+    loaded = load_manifest(manifest)
+    plan = loaded.plan(experiment, overrides or [])
+    weights = _weights_messages(loaded, plan, overrides or [])
+    devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
+    count = len(devices) or workers
+    if weights and count and not dry_run:  # the runs start here and cannot read their weights
+        raise ConfigError(f"{weights[0]} (--workers 0 only queues them, for other machines)")
+    for message in weights:  # queued for machines where the variable may well be set
+        info(f"warning: {message}")
     if dry_run:
         # Nothing is written: a database that does not exist yet is not created for it.
         _, path = store.resolve_target(db)
         database = open_db("sqlite://" if path is not None and not path.exists() else db)
         views.print_plan(database, with_stored_counts(database, plan))
         return
-    devices = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else []
-    count = len(devices) or workers
     if count:  # the runs start here: this machine must be able to read their data
         needs = [(r.config.data, s) for r in plan.runs for s in _splits(r.config.data)]
         check_datasets(needs + [(step.target.config.data, step.split) for step in plan.crf_steps])
@@ -78,6 +90,16 @@ def ablate(
 
 def _splits(data: DataConfig) -> tuple[str, str]:
     return data.train_split, data.eval_split
+
+
+def _weights_messages(loaded: Manifest, plan: ExperimentPlan, overrides: list[str]) -> list[str]:
+    """One line per weights file the plan's runs cannot read here, naming the from-scratch twin
+    of the experiment when the manifest has one."""
+    missing = missing_weights(plan)
+    if not missing:
+        return []
+    twins = scratch_twins(loaded, plan.name, overrides)
+    return [weights_message(plan, entry, twins) for entry in missing]
 
 
 @app.command()

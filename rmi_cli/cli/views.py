@@ -17,19 +17,33 @@ from rmi_cli import db as store
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.estimate import crf_estimate, format_duration, train_estimate
 from rmi_cli.cli.preflight import missing_roots
+from rmi_cli.config import RunConfig
 from rmi_cli.errors import UserError
 from rmi_cli.manifest import ExperimentPlan
 from rmi_cli.records import EvalResult
 from rmi_cli.system import usable_cores
 
 STATUS_COLUMNS = ("name", "kind", "status", "attempts", "worker", "heartbeat", "error")
+# What the dry run shows of every run's configuration: enough to check it against the recipe.
+PLAN_SETTINGS = (
+    "model.backbone", "model.deep_stem", "model.layout", "model.bn_momentum",
+    "model.output_stride", "model.pretrained", "data.name", "data.train_split",
+    "data.eval_split", "data.void", "data.crop_size", "data.scales", "data.scale_range",
+    "train.iterations", "train.batch_size", "train.lr", "train.warmup_iters", "head_lr_mult",
+    "train.weight_decay", "train.precision",
+)  # fmt: skip
 
 
 def print_plan(database: store.Database, plan: ExperimentPlan) -> None:
     """The dry run: every run and CRF step, whether it would run, and what it would cost."""
     known = {row["config_hash"]: row["status"] for row in store.run_rows(database)}
     measured = store.throughput_rows(database)
-    table = Table(title=f"{plan.name}: {plan.description}", title_justify="left")
+    table = Table(
+        title=f"{plan.name}: {plan.description}",
+        title_justify="left",
+        caption=plan_settings(plan),
+        caption_justify="left",
+    )
     for column in ("run", "method", "group", "seed", "status", "estimate", "basis"):
         table.add_column(column, overflow="fold")
     total, crf_total, unknown = 0.0, 0.0, 0
@@ -64,6 +78,37 @@ def print_plan(database: store.Database, plan: ExperimentPlan) -> None:
             f"note: dataset root {root} does not exist on this machine (roots expand on the "
             f"machine that runs each job; set the variable there, or --set data.root=...)"
         )
+
+
+def plan_settings(plan: ExperimentPlan) -> str:
+    """The recipe of the plan's runs: each setting once when every run shares it, else each
+    value with the groups that use it ("head_lr_mult=10 (DeepLabv3), 5 (DeepLabv3+)")."""
+    parts = []
+    for key in PLAN_SETTINGS:
+        values: dict[str, list[str]] = {}
+        for run in plan.runs:
+            groups = values.setdefault(json.dumps(_setting(run.config, key)), [])
+            if run.group not in groups:
+                groups.append(run.group)
+        if list(values) == ["null"] and key.startswith("data.scale"):
+            continue
+        # as YAML would write them: true, null, 0.05, [0.75, 1.25], strings unquoted
+        shown = [v.strip('"') for v in values]
+        if len(values) == 1:
+            parts.append(f"{key}={shown[0]}")
+        else:
+            each = [f"{v} ({', '.join(g)})" for v, g in zip(shown, values.values(), strict=True)]
+            parts.append(f"{key}=" + ", ".join(each))
+    return "settings: " + "; ".join(parts)
+
+
+def _setting(config: RunConfig, key: str) -> Any:
+    if key == "head_lr_mult":
+        return config.head_lr_mult()  # resolved: the model's default when unset
+    node: Any = config.to_json_dict()
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 def _skip(status: str) -> str:
