@@ -201,7 +201,11 @@ def print_scores(result: EvalResult, label: str) -> None:
     table.add_column("IoU (%)", justify="right")
     for name, iou in zip(scores.class_names, scores.iou, strict=True):
         table.add_row(name, "—" if iou is None else f"{100 * iou:.2f}")
-    table.add_row("mIoU", f"{100 * scores.miou:.2f}", style="bold")
+    table.add_row(f"mIoU ({len(scores.class_names)} classes)", f"{100 * scores.miou:.2f}",
+                  style="bold")  # fmt: skip
+    if scores.named_miou is not None:  # the void scored as a class: the named classes' mean
+        named = f"mIoU ({len(scores.class_names) - 1} named)"
+        table.add_row(named, f"{100 * scores.named_miou:.2f}")
     table.add_row("pixel accuracy", f"{100 * scores.pixel_accuracy:.2f}")
     out_console().print(table)
     if scores.excluded_classes:

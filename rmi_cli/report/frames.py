@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from rmi_cli.constants import VOID_CLASS_NAME
 from rmi_cli.errors import UserError
+from rmi_cli.records import named_class_mean
 
 KEY = ["group", "method", "postprocess", "params_key"]
 SCORE_COLUMNS = [
@@ -86,12 +86,9 @@ def group_label(row: Mapping[str, Any]) -> str:
 
 
 def named_mean(class_iou: Mapping[str, float | None]) -> float:
-    """The mean IoU (%) over the classes other than the void class, when the void was scored
-    as a class (NaN otherwise): the paper's 11 printed CamVid columns average to this."""
-    if VOID_CLASS_NAME not in class_iou:
-        return math.nan
-    named = [v for name, v in class_iou.items() if name != VOID_CLASS_NAME and v is not None]
-    return 100.0 * math.fsum(named) / len(named) if named else math.nan
+    """`records.named_class_mean` in percent (NaN where there is none)."""
+    value = named_class_mean(class_iou)
+    return math.nan if value is None else 100.0 * value
 
 
 def _score_record(row: Mapping[str, Any]) -> dict[str, Any]:

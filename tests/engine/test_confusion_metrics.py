@@ -100,5 +100,6 @@ def test_void_scored_as_a_twelfth_class_and_the_eleven_class_mean() -> None:
     assert scores.miou == pytest.approx(math.fsum([*named, void]) / 12, abs=1e-12)
     class_iou = dict(zip(scores.class_names, scores.iou, strict=True))
     assert named_mean(class_iou) == pytest.approx(100 * math.fsum(named) / 11, abs=1e-10)
+    assert scores.named_miou == pytest.approx(math.fsum(named) / 11, abs=1e-12)
     # without the void class among the names there is no separate named mean
     assert math.isnan(named_mean(dict(zip(names[:11], named, strict=True))))
