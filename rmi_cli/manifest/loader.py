@@ -92,6 +92,9 @@ class ExperimentPlan:
     runs: tuple[PlannedRun, ...]
     crf_steps: tuple[PlannedCRF, ...]
     tables: tuple[TableSpec, ...]
+    # The experiments extending this one that train the same grid from random initialisation
+    # (filled in by `runner.plan_experiment`, for messages about weights files; else empty).
+    scratch_twins: tuple[str, ...] = ()
 
     def run(self, name: str) -> PlannedRun:
         for run in self.runs:
@@ -197,7 +200,8 @@ class Manifest:
             entry_layer = yaml_layer(self.source, overrides, (*prefix, "runs", entry))
             for point in grid_points(spec.grids()):
                 grid_layer = self._grid_layer(resolved.owner("grid", experiment), spec, point)
-                for seed in spec.seeds or [None]:
+                seeds: Sequence[int | None] = spec.seeds or [None]
+                for seed in seeds:
                     name = entry + point_suffix(point) + (f"-s{seed}" if seed is not None else "")
                     seed_layer = dotted_layer({"seed": seed} if seed is not None else {}, "", {})
                     layers = [*base, entry_layer, grid_layer, seed_layer, set_layer]

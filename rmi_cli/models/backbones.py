@@ -28,7 +28,8 @@ from typing import NamedTuple
 from torch import Tensor, nn
 from torchvision.models import resnet
 
-from rmi_cli.config import BackboneLayout, BackboneName
+from rmi_cli.config import BackboneLayout
+from rmi_cli.registry import Registry
 
 STEM_CHANNELS = (64, 64, 128)
 
@@ -121,11 +122,10 @@ def build_resnet(
 
 BackboneBuilder = Callable[..., ResNetBackbone]
 
-BACKBONES: dict[BackboneName, BackboneBuilder] = {
-    "resnet18": partial(build_resnet, "resnet18"),
-    "resnet50": partial(build_resnet, "resnet50"),
-    "resnet101": partial(build_resnet, "resnet101"),
-}
+BACKBONES: Registry[BackboneBuilder] = Registry("backbone")  # keys: config.BackboneName
+BACKBONES.register("resnet18", partial(build_resnet, "resnet18"))
+BACKBONES.register("resnet50", partial(build_resnet, "resnet50"))
+BACKBONES.register("resnet101", partial(build_resnet, "resnet101"))
 
 
 def _apply_output_stride(net: resnet.ResNet, output_stride: int) -> None:
@@ -155,9 +155,9 @@ def _strided_convs(block: nn.Module) -> list[nn.Conv2d]:
     """The convs that carry a block's stride: its 3x3 conv (conv2 in a Bottleneck, conv1 in a
     BasicBlock, as torchvision places it) and the shortcut's 1x1 projection."""
     convs = [block.conv2 if isinstance(block, resnet.Bottleneck) else block.conv1]
-    if block.downsample is not None:
-        convs.append(block.downsample[0])
-    return convs
+    if isinstance(block.downsample, nn.Sequential):
+        convs.append(block.downsample[0])  # torchvision's projection: (conv1x1, BatchNorm)
+    return [conv for conv in convs if isinstance(conv, nn.Conv2d)]
 
 
 def _dilate_layer(layer: nn.Sequential, *, previous: int, dilation: int) -> None:
@@ -169,7 +169,7 @@ def _dilate_layer(layer: nn.Sequential, *, previous: int, dilation: int) -> None
     """
     for index, block in enumerate(layer):
         rate = previous if index == 0 else dilation
-        block.stride = 1
+        block.stride = 1  # type: ignore[assignment]  # torchvision's blocks keep a plain int
         for conv in block.modules():
             if isinstance(conv, nn.Conv2d):
                 conv.stride = (1, 1)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from torch import nn
 
 from rmi_cli.config import ModelConfig
@@ -11,8 +9,6 @@ from rmi_cli.errors import ConfigError
 from rmi_cli.models.backbones import BACKBONES
 from rmi_cli.models.deeplab import MODELS, SegmentationModel
 from rmi_cli.models.pretrained import load_pretrained
-
-T = TypeVar("T")
 
 
 def build_model(cfg: ModelConfig, *, num_classes: int) -> SegmentationModel:
@@ -23,8 +19,8 @@ def build_model(cfg: ModelConfig, *, num_classes: int) -> SegmentationModel:
     """
     if num_classes < 1:
         raise ConfigError(f"a model needs at least one class; got num_classes={num_classes}")
-    build_backbone = _lookup(BACKBONES, cfg.backbone, "model.backbone")
-    build_head = _lookup(MODELS, cfg.name, "model.name")
+    build_backbone = BACKBONES.get(cfg.backbone, field="model.backbone")
+    build_head = MODELS.get(cfg.name, field="model.name")
     backbone = build_backbone(
         deep_stem=cfg.deep_stem, output_stride=cfg.output_stride, layout=cfg.layout
     )
@@ -41,9 +37,3 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> None:
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.momentum = momentum
-
-
-def _lookup(registry: dict[str, T], name: str, field: str) -> T:
-    if name not in registry:
-        raise ConfigError(f"{field}: unknown {name!r}; known: {', '.join(registry)}")
-    return registry[name]

@@ -1,7 +1,8 @@
 """Checks before queueing work: a dataset this machine cannot open is a one-line error now
 (exit 2, nothing queued), not a failed run in the database later; so is a weights file that
-runs starting here cannot read. Runs queued for other machines only get a warning: variables
-expand on the machine that runs the job."""
+runs starting here cannot read (`check_weights`). Runs queued for other machines, and the dry
+run, only get a warning (`weights_warnings`): variables expand on the machine that runs the
+job."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rmi_cli.config import PRETRAINED_IMAGENET, DataConfig, expand_path, unset_variables
+from rmi_cli.errors import ConfigError
 from rmi_cli.manifest import ExperimentPlan, Manifest
 
 
@@ -78,7 +80,21 @@ def scratch_twins(manifest: Manifest, experiment: str, overrides: Sequence[str])
     return twins
 
 
-def weights_message(plan: ExperimentPlan, missing: MissingWeights, twins: Sequence[str]) -> str:
+def weights_warnings(plan: ExperimentPlan) -> list[str]:
+    """One line per weights file the plan's runs cannot read here, naming the plan's
+    from-scratch twins (`ExperimentPlan.scratch_twins`) when it has some."""
+    return [weights_message(plan, entry) for entry in missing_weights(plan)]
+
+
+def check_weights(plan: ExperimentPlan) -> None:
+    """For runs that start on this machine: a weights file they cannot read here is a
+    `ConfigError` now, before anything is queued (it would fail every run later)."""
+    messages = weights_warnings(plan)
+    if messages:
+        raise ConfigError(f"{messages[0]} (--workers 0 only queues them, for other machines)")
+
+
+def weights_message(plan: ExperimentPlan, missing: MissingWeights) -> str:
     """One line: which runs, what is missing, and what to do (set it, or run the twin)."""
     count = len(missing.runs)
     text = (
@@ -86,9 +102,9 @@ def weights_message(plan: ExperimentPlan, missing: MissingWeights, twins: Sequen
         f"{missing.problem()}: they fail where the file cannot be read. Set it to the weights "
         f"file on the machines that run them"
     )
-    if twins:
+    if plan.scratch_twins:
         text += (
             f", or train the same grid from random initialisation: rmi ablate {plan.manifest} "
-            f"-e {' / -e '.join(twins)}"
+            f"-e {' / -e '.join(plan.scratch_twins)}"
         )
     return text
