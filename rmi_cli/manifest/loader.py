@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 from rmi_cli.config import CRFConfig, RunConfig, canonical_hash
 from rmi_cli.errors import ConfigError
 from rmi_cli.manifest.explain import describe, first_error, strip_union_tags
+from rmi_cli.manifest.limits import check_distinct, check_size
 from rmi_cli.manifest.plan import (
     Layer,
     dotted_layer,
@@ -32,8 +32,6 @@ from rmi_cli.manifest.schema import (
 from rmi_cli.manifest.source import Source, dotted, parse_source, read_source
 from rmi_cli.yaml_limits import check_yaml_limits
 
-# More runs than any GPU budget covers; beyond it planning itself would take minutes.
-MAX_RUNS = 10_000
 METHOD_LABELS = {"ce": "CE", "bce": "BCE", "rmi": "RMI", "aaf": "Affinity"}
 GROUP_LABELS = {"deeplabv3": "DeepLabv3", "deeplabv3plus": "DeepLabv3+"}
 
@@ -96,6 +94,9 @@ class ExperimentPlan:
     runs: tuple[PlannedRun, ...]
     crf_steps: tuple[PlannedCRF, ...]
     tables: tuple[TableSpec, ...]
+    # The experiments extending this one that train the same grid from random initialisation
+    # (filled in by `runner.plan_experiment`, for messages about weights files; else empty).
+    scratch_twins: tuple[str, ...] = ()
 
     def run(self, name: str) -> PlannedRun:
         for run in self.runs:
@@ -108,6 +109,19 @@ class ExperimentPlan:
 
     def _unique(self, entry: str) -> bool:
         return sum(r.entry == entry for r in self.runs) == 1
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """An experiment with what it inherits: `chain` runs from the root of its `extends` to it;
+    `owners` names the experiment that wrote each inherited field."""
+
+    spec: ExperimentSpec
+    chain: tuple[str, ...]
+    owners: dict[str, str]
+
+    def owner(self, field: str, default: str) -> str:
+        return self.owners.get(field, default)
 
 
 class Manifest:
@@ -124,15 +138,23 @@ class Manifest:
 
     def plan(self, experiment: str, overrides: Sequence[str] = ()) -> ExperimentPlan:
         """Resolve and validate every run of `experiment`, with `--set` overrides applied."""
-        spec = self._experiment(experiment)
+        resolved = self._resolve(experiment)
+        spec = resolved.spec
         set_layer = override_layer(overrides)
-        self._check_size(experiment, spec)
-        runs = tuple(self._runs(experiment, spec, set_layer))
-        steps = tuple(self._crf_steps(experiment, spec, runs))
-        self._check_distinct(experiment, spec, runs, steps)
+        where = "grid" if spec.grid else "runs"
+        line = self.source.line_of(("experiments", resolved.owner(where, experiment), where))
+        at = f"{self.path}:{line}"
+        check_size(spec, experiment, at)
+        runs = tuple(self._runs(experiment, resolved, set_layer))
+        steps = tuple(self._crf_steps(experiment, resolved, runs))
+        check_distinct(runs, steps, experiment, at)
         return ExperimentPlan(
             self.path, experiment, spec.description, runs, steps, tuple(spec.tables)
         )
+
+    def children(self, experiment: str) -> list[str]:
+        """The experiments that extend `experiment` directly, in manifest order."""
+        return [name for name, spec in self.spec.experiments.items() if spec.extends == experiment]
 
     def _experiment(self, name: str) -> ExperimentSpec:
         if name not in self.spec.experiments:
@@ -140,67 +162,53 @@ class Manifest:
             raise ConfigError(f"{self.path}: no experiment {name!r}; the manifest defines: {known}")
         return self.spec.experiments[name]
 
-    def _check_size(self, experiment: str, spec: ExperimentSpec) -> None:
-        """Count the runs before building any: a grid of ten axes of ten values is ten billion
-        runs, which would take hours to plan and could never be trained."""
-        points = sum(math.prod(len(values) for values in axes.values()) for axes in spec.grids())
-        count = max(len(spec.runs), 1) * max(points, 1) * len(spec.seeds or [None])
-        if count > MAX_RUNS:
-            where = "grid" if spec.grid else "runs"
-            line = self.source.line_of(("experiments", experiment, where))
-            raise ConfigError(
-                f"{self.path}:{line}: experiment {experiment!r} has {count:,} runs (runs x grid "
-                f"points x seeds); at most {MAX_RUNS:,} fit one experiment: split the grid "
-                f"into several experiments"
-            )
-
-    def _check_distinct(
-        self,
-        experiment: str,
-        spec: ExperimentSpec,
-        runs: tuple[PlannedRun, ...],
-        steps: tuple[PlannedCRF, ...],
-    ) -> None:
-        """Every run and CRF step needs its own name, and every run its own configuration: two
-        grid values that read the same (`3` and `"3"`) would name one run twice, and two runs
-        that compute the same thing would be one run shown twice in every table."""
-        where = "grid" if spec.grid else "runs"
-        at = f"{self.path}:{self.source.line_of(('experiments', experiment, where))}"
-        names: dict[str, str] = {}
-        for name, origin in [(r.name, _origin(r)) for r in runs] + [
-            (s.name, "a CRF step") for s in steps
-        ]:
-            if name in names:
+    def _resolve(self, name: str) -> _Resolved:
+        """`name` with what it inherits through `extends`, and which experiment wrote each field."""
+        self._experiment(name)  # an unknown name lists the known ones
+        chain: list[str] = []
+        current: str | None = name
+        while current is not None:
+            if current in chain:
+                loop = " -> ".join([*chain, current])
+                raise ConfigError(f"{self._extends_at(chain[-1])}: extends loops ({loop})")
+            if current not in self.spec.experiments:
+                known = ", ".join(self.spec.experiments)
                 raise ConfigError(
-                    f"{at}: experiment {experiment!r}: two runs are named {name!r} ({names[name]} "
-                    f'and {origin}); make the values distinct (3 and "3" read the same)'
+                    f"{self._extends_at(chain[-1])}: experiments.{chain[-1]}.extends: expected "
+                    f"one of this manifest's experiments ({known}); found {current!r}"
                 )
-            names[name] = origin
-        hashes: dict[str, PlannedRun] = {}
-        for run in runs:
-            twin = hashes.setdefault(run.config_hash, run)
-            if twin is not run:
-                raise ConfigError(
-                    f"{at}: experiment {experiment!r}: runs {twin.name!r} and {run.name!r} compute "
-                    f"the same thing (configuration {run.config_hash}; they differ only in how a "
-                    f"value is written or in settings such as train.device that do not change "
-                    f"results); keep one"
-                )
+            chain.append(current)
+            current = self.spec.experiments[current].extends
+        chain.reverse()  # the root first: later entries win
+        fields: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for link in chain:
+            spec = self.spec.experiments[link]
+            for key in spec.model_fields_set - {"defaults", "extends"}:
+                fields[key], owners[key] = getattr(spec, key), link
+        merged = self.spec.experiments[name].model_copy(update=fields)
+        return _Resolved(merged, tuple(chain), owners)
 
-    def _runs(self, experiment: str, spec: ExperimentSpec, set_layer: Layer) -> list[PlannedRun]:
-        prefix = ("experiments", experiment)
-        base = [
-            yaml_layer(self.source, self.spec.defaults, ("defaults",)),
-            yaml_layer(self.source, spec.defaults, (*prefix, "defaults")),
-        ]
+    def _extends_at(self, experiment: str) -> str:
+        line = self.source.line_of(("experiments", experiment, "extends"))
+        return f"{self.path}:{line}"
+
+    def _runs(self, experiment: str, resolved: _Resolved, set_layer: Layer) -> list[PlannedRun]:
+        spec = resolved.spec
+        prefix = ("experiments", resolved.owner("runs", experiment))
+        base = [yaml_layer(self.source, self.spec.defaults, ("defaults",))]
+        for link in resolved.chain:
+            defaults = self.spec.experiments[link].defaults
+            base.append(yaml_layer(self.source, defaults, ("experiments", link, "defaults")))
         planned: list[PlannedRun] = []
-        seeds_line = {"seed": self.source.line_of((*prefix, "seeds")) or 0}
+        seeds_at = ("experiments", resolved.owner("seeds", experiment), "seeds")
+        seeds_line = {"seed": self.source.line_of(seeds_at) or 0}
         for entry, raw in (spec.runs or {"run": {}}).items():
             overrides = dict(raw or {})
             meta = {key: overrides.pop(key) for key in RUN_META_KEYS if key in overrides}
             entry_layer = yaml_layer(self.source, overrides, (*prefix, "runs", entry))
-            for index, point in enumerate(grid_points(spec.grids())):
-                grid_layer = self._grid_layer(experiment, spec, index, point)
+            for point in grid_points(spec.grids()):
+                grid_layer = self._grid_layer(resolved.owner("grid", experiment), spec, point)
                 seeds: Sequence[int | None] = spec.seeds or [None]
                 for seed in seeds:
                     name = entry + point_suffix(point) + (f"-s{seed}" if seed is not None else "")
@@ -214,9 +222,7 @@ class Manifest:
                     planned.append(_planned(experiment, name, entry, meta, point, config))
         return planned
 
-    def _grid_layer(
-        self, experiment: str, spec: ExperimentSpec, index: int, point: dict[str, Any]
-    ) -> Layer:
+    def _grid_layer(self, experiment: str, spec: ExperimentSpec, point: dict[str, Any]) -> Layer:
         grid_path: tuple[str | int, ...] = ("experiments", experiment, "grid")
         grids = spec.grids()
         owner = next((i for i, axes in enumerate(grids) if set(point) == set(axes)), 0)
@@ -226,16 +232,17 @@ class Manifest:
         return dotted_layer(point, self.path, lines)
 
     def _crf_steps(
-        self, experiment: str, spec: ExperimentSpec, runs: tuple[PlannedRun, ...]
+        self, experiment: str, resolved: _Resolved, runs: tuple[PlannedRun, ...]
     ) -> list[PlannedCRF]:
         steps: list[PlannedCRF] = []
-        for step in spec.crf_steps():
+        for step in resolved.spec.crf_steps():
             targets = [run for run in runs if run.entry == step.on]
             if not targets:
-                line = self.source.line_of(("experiments", experiment, "crf"))
+                owner = resolved.owner("crf", experiment)
+                line = self.source.line_of(("experiments", owner, "crf"))
                 known = ", ".join(dict.fromkeys(run.entry for run in runs))
                 raise ConfigError(
-                    f"{self.path}:{line}: experiments.{experiment}.crf.on: expected one of the "
+                    f"{self.path}:{line}: experiments.{owner}.crf.on: expected one of the "
                     f"experiment's runs ({known}); found {step.on!r}"
                 )
             params = CRFConfig(**step.model_dump(exclude={"on", "split"}))
@@ -256,11 +263,6 @@ def _planned(
     label = str(meta.get("label") or METHOD_LABELS[config.loss.name])
     group = str(meta.get("group") or GROUP_LABELS[config.model.name])
     return PlannedRun(experiment, name, entry, label, group, dict(point), config)
-
-
-def _origin(run: PlannedRun) -> str:
-    point = ", ".join(f"{key}: {value!r}" for key, value in run.params.items())
-    return f"entry {run.entry!r}" + (f" at {{{point}}}" if point else "")
 
 
 def _validate_structure(source: Source) -> ManifestSpec:
