@@ -110,8 +110,8 @@ CLASSES = {
            "seven commands), a folder, a missing file or folder, read-only files and folders"),
     "local": ("Data or run folders this machine cannot use, refused before queueing",
               "a missing root, an empty split list, duplicate or empty class names, an unknown "
-              "split for the CRF; a --runs-dir that is a file, under a file, on /proc, or "
-              "read-only (ablate, worker, train, crf)"),
+              "split for the CRF, a weights variable unset here; a --runs-dir that is a file, "
+              "under a file, on /proc, or read-only (ablate, worker, train, crf)"),
     "state": ("Commands on runs in the wrong state",
               "rmi crf on a run that is queued or failed (it queued a job that waited or failed "
               "without a word), rmi train on a run another worker is running"),
