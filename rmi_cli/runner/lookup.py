@@ -170,7 +170,6 @@ def queue_crf(
     job = store.get_job(database, row.run_id)
     if job is None or job.kind != "train":
         raise UserError(f"run {ref!r} is not a training run; the CRF post-processes one")
-    _require_trained(job, f"{row.experiment}/{row.name}", runs_root)
     from rmi_cli.manifest import PlannedRun
 
     config = RunConfig.model_validate(job.config)
@@ -180,6 +179,7 @@ def queue_crf(
     )  # fmt: skip
     split = split or config.data.eval_split
     check_datasets([(config.data, split)])
+    _require_trained(job, f"{row.experiment}/{row.name}", runs_root)
     step = PlannedCRF(target.experiment, target, params, split)
     plan = ExperimentPlan("", target.experiment, "", (), (step,), ())
     report = enqueue_plan(database, plan, requeue_failed=True)
