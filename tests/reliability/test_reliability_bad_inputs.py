@@ -7,7 +7,9 @@ The database is hashed before and after: untouched, except for errors that only 
 runs (bad labels, a corrupt image...), where the job is failed with the error stored, not retried.
 
 Placeholders: `@DB@` in a case's arguments is its database; `@ROOT@` in a job case's run is
-its dataset folder.
+its dataset folder; `@PATH@` and `@FOLDER@` in a case's words are the database's path and folder.
+Every case belongs to a class by the prefix of its id (`CLASSES`); docs/reliability.md counts
+them (tests/reliability/test_reliability_docs.py keeps the counts true).
 """
 
 from __future__ import annotations
