@@ -26,6 +26,7 @@ from rmi_cli.db import (
     EnqueueReport,
     open_database,
 )
+from rmi_cli.manifest.starter import write_starter as init_manifest
 from rmi_cli.resources import experiments_manifest
 from rmi_cli.runner.estimate import PlanEstimate, estimate_plan
 from rmi_cli.runner.experiments import (
@@ -76,6 +77,7 @@ __all__ = [
     "evaluate",
     "experiments_manifest",
     "find_run",
+    "init_manifest",
     "open_database",
     "plan_experiment",
     "queue_experiment",

@@ -21,7 +21,7 @@ USAGE_ERRORS: dict[str, Case] = {
     "missing manifest": lambda db, m, root: (
         ["ablate", str(root / "missing.yaml"), "-e", EXPERIMENT],
         f"{root / 'missing.yaml'}: manifest not found; pass the path of an experiments YAML "
-        f"file (the repository ships experiments.yaml)",
+        f"file (`rmi init` writes a starter one)",
     ),
     "unknown run of an experiment": lambda db, m, root: (
         ["train", str(m), "-e", EXPERIMENT, "--run", "zz"],
