@@ -10,7 +10,6 @@ from pathlib import Path
 
 from rmi_cli import db as store
 from rmi_cli.config import CRFConfig
-from rmi_cli.errors import UserError
 from rmi_cli.manifest import ExperimentPlan
 from rmi_cli.records import EvalResult
 from rmi_cli.run_folder import runs_root
@@ -19,7 +18,7 @@ from rmi_cli.runner.failures import error_summary
 from rmi_cli.runner.opening import DatabaseTarget, opened, target_file
 from rmi_cli.runner.preflight import check_datasets, check_runs_root
 from rmi_cli.runner.submit import enqueue_plan
-from rmi_cli.runner.worker import DrainReport, drain, worker_options
+from rmi_cli.runner.worker import DrainReport, wait_for_training, work_on, worker_options
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +33,27 @@ class TrainOutcome:
 
 
 def train(
-    database: DatabaseTarget, plan: ExperimentPlan, *, runs_dir: Path | None = None
+    database: DatabaseTarget,
+    plan: ExperimentPlan,
+    *,
+    runs_dir: Path | None = None,
+    wait: bool = False,
 ) -> TrainOutcome:
     """Train and evaluate the plan's one run here (see `lookup.single_run_plan`), storing
-    everything; a done run is not trained again, an interrupted one resumes. The datasets are
-    opened first: one that cannot be read queues nothing (and creates no database)."""
+    everything; a done run is not trained again, an interrupted one resumes (at once when the
+    worker that ran it on this host is gone). Held by another worker: `JobHeld`, or with `wait`
+    wait for it. The datasets are opened first: one that cannot be read queues nothing (and
+    creates no database)."""
     data = plan.runs[0].config.data
     check_datasets([(data, data.train_split), (data, data.eval_split)])
     check_runs_root(runs_root(runs_dir, target_file(database)))
     with opened(database) as db:
-        return _train(db, plan, runs_dir)
+        return _train(db, plan, runs_dir, wait)
 
 
-def _train(database: store.Database, plan: ExperimentPlan, runs_dir: Path | None) -> TrainOutcome:
+def _train(
+    database: store.Database, plan: ExperimentPlan, runs_dir: Path | None, wait: bool
+) -> TrainOutcome:
     report = enqueue_plan(database, plan)
     (name, queued), *_ = report.jobs
     label = f"{plan.name}/{name}"
@@ -65,8 +72,8 @@ def _train(database: store.Database, plan: ExperimentPlan, runs_dir: Path | None
     if queued.status == "done":
         log.info(f"{label} is already done (config {queued.config_hash}); see rmi table")
         return TrainOutcome(label, queued, None)
-    work = drain(database, worker_options(database, runs_dir), run_ids=[queued.run_id])
-    explain_unfinished(database, queued.run_id, label, work)
+    options = worker_options(database, runs_dir)
+    work = work_on(database, options, queued.run_id, wait=wait, command="rmi train")
     return TrainOutcome(label, queued, work)
 
 
@@ -90,9 +97,13 @@ def evaluate(
     save_probs: bool = False,
     runs_dir: Path | None = None,
     progress: bool = True,
+    wait: bool = False,
 ) -> EvaluationOutcome:
     """Evaluate a run (name, experiment/name or hash) or a checkpoint file on a split; the
-    scores are stored when they are the run's (its final weights, the whole split)."""
+    scores are stored when they are the run's (its final weights, the whole split). A run still
+    in training elsewhere: `JobHeld`, or with `wait` wait until its training has ended."""
+    if run is not None:
+        wait_for_training(database, lookup.find_run(database, run).run_id, wait=wait)
     target = lookup.evaluation_target(database, runs_dir, run, checkpoint)
     if save_probs:
         check_runs_root(target.workdir.parent)
@@ -134,9 +145,11 @@ def crf(
     split: str | None = None,
     workers: int | None = None,
     runs_dir: Path | None = None,
+    wait: bool = False,
 ) -> CRFOutcome:
     """Dense-CRF post-processing of a trained run with the paper's settings, for each count in
-    `iters` (the step grows: counts stored before are kept), on `workers` processes."""
+    `iters` (the step grows: counts stored before are kept), on `workers` processes. Held by
+    another worker (or waiting for a run that is): `JobHeld`, or with `wait` wait for it."""
     params = CRFConfig(iters=tuple(iters))
     root = runs_root(runs_dir, database.path)
     check_runs_root(root)
@@ -147,29 +160,4 @@ def crf(
         )
         return CRFOutcome(job, None)
     options = worker_options(database, runs_dir, crf_workers=workers)
-    work = drain(database, options, run_ids=[job.run_id])
-    explain_unfinished(database, job.run_id, f"the CRF step on {run}", work)
-    return CRFOutcome(job, work)
-
-
-def explain_unfinished(
-    database: store.Database, run_id: int, label: str, report: DrainReport
-) -> None:
-    """A foreground command whose job this process did not run, and which is not done, says
-    why in one line (it printed nothing and exited 0): another worker holds it, or it waits
-    for a run that is not done."""
-    job = store.get_job(database, run_id)
-    if job is None or job.status == "done" or report.attempts:
-        return
-    if job.status == "running":
-        seen = f"{job.heartbeat_at:%H:%M:%S} UTC" if job.heartbeat_at else "never"
-        raise UserError(
-            f"{label} is running on worker {job.worker} (last heartbeat {seen}); wait for it "
-            f"(rmi status --run {job.config_hash}), or, if that worker is gone, run this again "
-            f"once its lease has expired"
-        )
-    raise UserError(
-        f"{label} is {job.status}"
-        + (f" ({error_summary(job.error)})" if job.error else "")
-        + f"; see rmi status --run {job.config_hash}"
-    )
+    return CRFOutcome(job, work_on(database, options, job.run_id, wait=wait, command="rmi crf"))
