@@ -57,6 +57,7 @@ def _train(
     report = enqueue_plan(database, plan)
     (name, queued), *_ = report.jobs
     label = f"{plan.name}/{name}"
+    repointed = report.repointed
     if queued.status == "failed":
         # Naming the run is asking for it: a fixed cause (a device, a file) may be the point.
         before = store.get_job(database, queued.run_id)
@@ -64,7 +65,7 @@ def _train(
         log.info(f"{label} failed before ({error}); training it again")
         report = enqueue_plan(database, plan, requeue_failed=True)
         (name, queued), *_ = report.jobs
-    if report.repointed:
+    if repointed:
         log.info(
             f"{label}: configuration changed; the experiment now uses this run "
             f"(the old run stays in the database)"
