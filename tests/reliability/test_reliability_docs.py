@@ -30,6 +30,8 @@ SCENARIOS = {
     "is fixed (a device outside the configuration hash, a damaged image): they run it again",
     "test_reliability_signals.py": "Ctrl-C and SIGTERM: the run is checkpointed and its job given "
     "back, exit 130; the same for `rmi ablate --workers 2` (Ctrl-C, or one worker stopped)",
+    "test_reliability_takeover.py": "rmi train killed with kill -9, then run again: resumed at "
+    "once on the same host; a holder that may be alive is named, and --wait waits for it",
     "test_reliability_workers.py": "four workers drain forty runs: each runs exactly once",
     "test_reliability_safety.py": "the source itself: checkpoints load with weights_only, YAML "
     "through the safe loader, no SQL built from strings",
