@@ -8,6 +8,11 @@ computes.
 
 Losses are read back from the device only at report, checkpoint and stop points (one sync
 each), never every step, so the CPU keeps queueing kernels ahead of a CUDA device.
+
+Data-parallel (`ranks`, from `distributed.join_from_env`): every rank runs this loop in lockstep
+on its share of each batch; the reported losses and fallback counts are summed over the ranks,
+the ranks vote on stopping every step, and rank 0 alone writes the checkpoint (which holds every
+rank's RNG state, so a resume with the same number of processes is exact too) and reports.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from torch import nn
 from rmi_cli.atomic import atomic_write_json
 from rmi_cli.config import RunConfig, loss_options
 from rmi_cli.data import build_dataset, build_train_stream
+from rmi_cli.data.sampling import mix_seed
 from rmi_cli.engine import checkpoint as ckpt
+from rmi_cli.engine.distributed import Ranks, check_batch, resolve_rank_device, wrap_model
 from rmi_cli.engine.fingerprint import environment_fingerprint
 from rmi_cli.engine.optim import build_optimizer, set_lr
 from rmi_cli.engine.progress import TrainClock, TrainProgress
@@ -35,7 +42,7 @@ from rmi_cli.engine.runtime import numerics, place_model, resolve_device, to_inp
 from rmi_cli.engine.schedule import schedule_from_config
 from rmi_cli.engine.timing import autocast, peak_memory_mb, reset_peak_memory, resolve_precision
 from rmi_cli.errors import CheckpointError, Interrupted, RunFailed
-from rmi_cli.losses import build_loss
+from rmi_cli.losses import LOCAL, BatchShare, build_loss
 from rmi_cli.models import build_model
 from rmi_cli.records import TrainMetrics, TrainResult
 
@@ -56,6 +63,17 @@ class RunParts:
     optimizer: torch.optim.Optimizer
     dataset: Any
     signature: dict[str, Any]
+    ranks: Ranks | None = None
+    share: BatchShare = LOCAL
+
+    @property
+    def is_lead(self) -> bool:
+        """Whether this process writes checkpoints and reports (always, when it runs alone)."""
+        return self.ranks is None or self.ranks.is_lead
+
+    @property
+    def world_size(self) -> int:
+        return 1 if self.ranks is None else self.ranks.world_size
 
 
 @dataclass
@@ -75,13 +93,20 @@ def train_run(
     on_metrics: Callable[[TrainMetrics], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress: bool = True,
+    ranks: Ranks | None = None,
 ) -> TrainResult:
-    """Train `config` in `workdir`, resuming from its latest checkpoint when there is one."""
-    device = resolve_device(config.train.device)
+    """Train `config` in `workdir`, resuming from its latest checkpoint when there is one; with
+    `ranks`, as one of several data-parallel processes (see the module doc)."""
+    if ranks is None:
+        device = resolve_device(config.train.device)
+    else:
+        check_batch(config.train.batch_size, ranks.world_size)
+        device = resolve_rank_device(config.train.device, ranks)
     with numerics(deterministic=config.train.deterministic, device=device):
-        run = build_run(config, Path(workdir), device)
+        run = build_run(config, Path(workdir), device, ranks=ranks)
         state, rng_state = _resume(run)
-        atomic_write_json(run.workdir / "config.json", config.to_json_dict())
+        if run.is_lead:
+            atomic_write_json(run.workdir / "config.json", config.to_json_dict())
         if state.iteration >= config.train.iterations:
             return _result(run, state, train_time_s=0.0, images_per_s=0.0, peak_mb=None)
         stream = build_train_stream(
@@ -91,25 +116,35 @@ def train_run(
             seed=config.seed,
             start_iteration=state.iteration,
             device=device,
+            share=(0, 1) if ranks is None else (ranks.rank, ranks.world_size),
         )
         # Creating a DataLoader iterator draws its base seed from the global torch generator, so
         # the stream is primed before the generators are restored, never inside the loop.
         stream = _primed(stream)
         if rng_state is not None:
             restore_rng_state(rng_state)
+        progress = progress and run.is_lead
         return _loop(
             run, state, stream, on_metrics=on_metrics, should_stop=should_stop, progress=progress
         )
 
 
-def build_run(config: RunConfig, workdir: Path, device: torch.device) -> RunParts:
-    """Seed, then build dataset -> model (classes from the dataset) -> loss -> SGD."""
+def build_run(
+    config: RunConfig, workdir: Path, device: torch.device, *, ranks: Ranks | None = None
+) -> RunParts:
+    """Seed, then build dataset -> model (classes from the dataset) -> loss -> SGD; with
+    `ranks`, the model is wrapped for data-parallel training (synchronised BatchNorm, DDP)."""
     seed_everything(config.seed)
     dataset = build_dataset(config.data, config.data.train_split)
     num_classes = dataset.info.num_classes
     model = build_model(config.model, num_classes=num_classes)
     model = place_model(model, device, channels_last=config.train.channels_last)
     model.train()
+    trainer: nn.Module = model
+    if ranks is not None:
+        model, trainer = wrap_model(model, ranks)
+        if ranks.rank:  # the same weights everywhere, but dropout draws of its own
+            seed_everything(mix_seed(config.seed, ranks.rank))
     loss_fn = build_loss(config.loss.name, num_classes=num_classes, **loss_options(config.loss))
     return RunParts(
         config=config,
@@ -117,11 +152,13 @@ def build_run(config: RunConfig, workdir: Path, device: torch.device) -> RunPart
         device=device,
         precision=resolve_precision(config.train.precision, device),
         model=model,
-        forward=torch.compile(model) if config.train.compile else model,
+        forward=torch.compile(trainer) if config.train.compile else trainer,
         loss_fn=loss_fn.to(device),
         optimizer=build_optimizer(model, config.train),
         dataset=dataset,
         signature=ckpt.model_signature(config.model, num_classes),
+        ranks=ranks,
+        share=LOCAL if ranks is None else ranks.share(),
     )
 
 
@@ -152,7 +189,17 @@ def _resume(run: RunParts) -> tuple[_LoopState, dict[str, Any] | None]:
         last_loss=float(loop["last_loss"]),
         fallbacks_before=int(loop["rmi_fallbacks"]),
         resumed_from=iteration,
-    ), state["rng"]
+    ), _rank_rng(run, state)
+
+
+def _rank_rng(run: RunParts, state: dict[str, Any]) -> dict[str, Any] | None:
+    """This rank's saved RNG state: rank 0's is `rng`, the others' are in `rng_ranks` when the
+    checkpoint was written by as many processes (else they keep their fresh seeds: the batches
+    are the same, only dropout draws differ from the uninterrupted run)."""
+    if run.ranks is None or run.ranks.is_lead:
+        return state["rng"]
+    others = state.get("rng_ranks") or []
+    return others[run.ranks.rank] if len(others) == run.ranks.world_size else None
 
 
 def train_step(
@@ -169,9 +216,11 @@ def train_step(
         # Our models already return input-size logits; this keeps other models to the recipe
         # ("logits upsampled to the input size before the loss"), with the models' convention.
         logits = F.interpolate(logits, labels.shape[-2:], mode="bilinear", align_corners=True)
-    loss = run.loss_fn(logits, labels, progress=step / train.iterations)
+    # With ranks, `loss` is this rank's part of the global-batch loss; DDP averages gradients
+    # over the ranks, so scaling by N makes the update that of the summed (global) loss.
+    loss = run.loss_fn(logits, labels, progress=step / train.iterations, share=run.share)
     run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * run.world_size if run.world_size > 1 else loss).backward()
     run.optimizer.step()
     return loss.detach()
 
@@ -190,7 +239,7 @@ def _loop(
     clock = TrainClock(start_iteration=state.iteration)
     with TrainProgress(total=train.iterations, start=state.iteration, enabled=progress) as bar:
         while state.iteration < train.iterations:
-            if should_stop is not None and should_stop():
+            if _stop_voted(run, should_stop):
                 _stop(run, state)
             images, labels = next(stream)
             state.pending.append(train_step(run, images, labels, state.iteration))
@@ -216,7 +265,10 @@ def _flush(run: RunParts, state: _LoopState) -> None:
     """Read the pending losses back (one device sync) and fail on the first non-finite one."""
     if not state.pending:
         return
-    values = torch.stack(state.pending).float().cpu().tolist()
+    losses = torch.stack(state.pending).float()
+    if run.ranks is not None:  # each rank holds its part of every step's global-batch loss
+        losses = run.ranks.sum_device(losses)
+    values = losses.cpu().tolist()
     first = state.iteration - len(values) + 1
     state.pending.clear()
     for offset, value in enumerate(values):
@@ -252,16 +304,43 @@ def _report(
     )
     state.window.clear()
     bar.report(metrics, eta_s=clock.eta(state.iteration, train.iterations))
-    if on_metrics is not None:
+    if on_metrics is not None and run.is_lead:
         on_metrics(metrics)
 
 
 def _fallbacks(run: RunParts, state: _LoopState) -> int:
-    return state.fallbacks_before + int(getattr(run.loss_fn, "fallback_count", 0))
+    counted = int(getattr(run.loss_fn, "fallback_count", 0))
+    if run.ranks is not None:
+        counted = round(run.ranks.sum_host(counted))
+    return state.fallbacks_before + counted
+
+
+def _stop_voted(run: RunParts, should_stop: Callable[[], bool] | None) -> bool:
+    """Whether to checkpoint and stop now. The ranks vote every step so that all of them stop
+    at the same one; a rank told to give the run up (its job was taken over) makes all of them
+    give it up, without a checkpoint."""
+    give_up: Interrupted | None = None
+    try:
+        vote = int(should_stop is not None and should_stop())
+    except Interrupted as exc:
+        vote, give_up = 2, exc
+    if run.ranks is not None:
+        vote = run.ranks.agree(vote)
+    if vote == 2:
+        raise give_up or Interrupted(
+            "rank 0 gave this run up (its job was taken over); stopped without a checkpoint"
+        )
+    return vote == 1
 
 
 def _save(run: RunParts, state: _LoopState) -> Path:
     _flush(run, state)
+    fallbacks = _fallbacks(run, state)
+    rng = capture_rng_state()
+    every_rng = run.ranks.gather(rng) if run.ranks is not None else None
+    final = ckpt.checkpoint_dir(run.workdir) / f"iter-{state.iteration}.pt"
+    if not run.is_lead:
+        return final
     return ckpt.save_checkpoint(
         ckpt.checkpoint_dir(run.workdir),
         {
@@ -270,11 +349,13 @@ def _save(run: RunParts, state: _LoopState) -> Path:
             "signature": run.signature,
             "model": run.model.state_dict(),
             "optimizer": run.optimizer.state_dict(),
-            "rng": capture_rng_state(),
+            "rng": rng,
+            "rng_ranks": every_rng or [],
+            "world_size": run.world_size,
             "loop": {
                 "window": list(state.window),
                 "last_loss": state.last_loss,
-                "rmi_fallbacks": _fallbacks(run, state),
+                "rmi_fallbacks": fallbacks,
             },
         },
     )
@@ -310,4 +391,6 @@ def _result(
         rmi_fallbacks=_fallbacks(run, state),
         resumed_from=state.resumed_from,
         fingerprint=environment_fingerprint(run.device),
+        world_size=run.world_size,
+        batch_per_rank=run.config.train.batch_size // run.world_size,
     )
