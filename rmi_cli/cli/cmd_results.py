@@ -14,7 +14,8 @@ from rmi_cli.cli.tables import TableRequest, table_requests, write_atomically
 from rmi_cli.errors import UserError
 
 db_app = typer.Typer(
-    help="The result database: its schema version and upgrades.\n\nExample: rmi db current"
+    help="The result database: its schema version and upgrades; moving results between "
+    "databases.\n\nExample: rmi db current"
 )
 app.add_typer(db_app, name="db")
 
@@ -112,6 +113,50 @@ def db_current(db: str | None = DbOption) -> None:
     else:
         state = "run `rmi db upgrade`"
     out_console().print(f"{current or 'empty'} (this rmi needs {head}: {state})", markup=False)
+
+
+@db_app.command("export")
+def db_export(
+    experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name."),
+    output: Path = typer.Option(..., "--output", "-o", help="The results file to write."),
+    db: str | None = DbOption,
+) -> None:
+    """Write an experiment, its runs and everything stored about them to a portable results
+    file (JSON), for a database this machine cannot reach: `rmi db merge` reads it there.
+
+    Example: rmi db export -e camvid-table4 -o node7.rmi.json
+    """
+    from rmi_cli.db.export import export_experiment
+    from rmi_cli.db.portable import write_results
+
+    database = open_db(db, create=False, read_only=True)
+    document = export_experiment(database, experiment)
+    write_results(document, output)
+    info(f"wrote {output}: experiment {experiment}, {len(document.runs)} run(s)")
+
+
+@db_app.command("merge")
+def db_merge(
+    files: list[Path] = typer.Argument(..., help="Results files written by `rmi db export`."),
+    db: str | None = DbOption,
+) -> None:
+    """Merge results files into the database, in one transaction: runs matched by config hash
+    (merging again changes nothing), experiments and their tables included; a run done in both
+    with different results, or any other conflict, refuses the whole merge in one line.
+
+    Example: rmi db merge node7.rmi.json node8.rmi.json --db postgresql://host/rmi
+    """
+    from rmi_cli.db.merge import merge_results
+    from rmi_cli.db.portable import read_results
+
+    documents = [(path, read_results(path)) for path in files]
+    database = open_db(db)
+    report = merge_results(database, documents)
+    info(
+        f"{database.url}: merged {len(files)} file(s): {len(report.added)} run(s) added, "
+        f"{len(report.completed)} completed, {len(report.unchanged)} already here; "
+        f"experiments {', '.join(dict.fromkeys(report.experiments)) or 'none'}"
+    )
 
 
 def _plain(renderable: object) -> str:

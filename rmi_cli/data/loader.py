@@ -86,8 +86,9 @@ def build_train_stream(
 
     Batch t is a pure function of (seed, t) (see `sampling.py`), so resuming at k yields exactly
     the batches an uninterrupted stream yields from k. `share = (rank, world_size)`: a
-    data-parallel rank's part of every batch (`batch_size` stays the global batch). The GPU cache is used when
-    `cfg.gpu_cache` is "on", or "auto" on CUDA when the split fits (`gpu_cache.choose_backend`).
+    data-parallel rank's part of every batch (`batch_size` stays the global batch). The GPU
+    cache is used when `cfg.gpu_cache` is "on", or "auto" on CUDA when the split fits
+    (`gpu_cache.choose_backend`).
     """
     if batch_size < 1 or start_iteration < 0 or batch_size % share[1]:
         raise ValueError(

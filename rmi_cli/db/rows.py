@@ -151,7 +151,8 @@ def metrics_rows(db: Database, run_id: int) -> list[dict]:
 def throughput_rows(db: Database) -> list[dict]:
     """One dict per trained run with a stored training summary, oldest first (for cost
     estimates). Keys: run_id, config_hash, config (the run's configuration), iterations,
-    train_time_s, images_per_s, peak_train_memory_mb, device, resumed_from."""
+    train_time_s, images_per_s, peak_train_memory_mb, device, resumed_from, world_size,
+    batch_per_rank (data-parallel processes and each one's share of train.batch_size)."""
     with db.session() as session:
         stmt = (
             select(TrainSummary, Run.config_hash, Run.config_json, Environment.device)
@@ -170,9 +171,19 @@ def throughput_rows(db: Database) -> list[dict]:
                 "peak_train_memory_mb": summary.peak_train_memory_mb,
                 "device": device,
                 "resumed_from": summary.resumed_from,
+                "world_size": summary.world_size,
+                "batch_per_rank": _batch_per_rank(summary, config),
             }
             for summary, config_hash, config, device in session.execute(stmt)
         ]
+
+
+def _batch_per_rank(summary: TrainSummary, config: dict[str, Any]) -> int | None:
+    """Stored since revision 0003; before it every run trained in one process."""
+    if summary.batch_per_rank is not None:
+        return summary.batch_per_rank
+    batch = (config.get("train") or {}).get("batch_size")
+    return batch // summary.world_size if isinstance(batch, int) else None
 
 
 def _experiment_id(session: Session, db: Database, name: str) -> int:

@@ -98,4 +98,3 @@ class GlooSyncBatchNorm(nn.BatchNorm2d):
         for name, child in module.named_children():
             module.add_module(name, cls.convert(child))
         return module
-

@@ -218,7 +218,9 @@ def train_step(
         logits = F.interpolate(logits, labels.shape[-2:], mode="bilinear", align_corners=True)
     # With ranks, `loss` is this rank's part of the global-batch loss; DDP averages gradients
     # over the ranks, so scaling by N makes the update that of the summed (global) loss.
-    loss = run.loss_fn(logits, labels, progress=step / train.iterations, share=run.share)
+    # (`share` only then: a loss written for one process need not know the keyword.)
+    shared = {"share": run.share} if run.ranks is not None else {}
+    loss = run.loss_fn(logits, labels, progress=step / train.iterations, **shared)
     run.optimizer.zero_grad(set_to_none=True)
     (loss * run.world_size if run.world_size > 1 else loss).backward()
     run.optimizer.step()

@@ -46,8 +46,8 @@ class SegLoss(nn.Module):
 
     `progress` is step / max_iter in [0, 1]; only losses with a schedule (the affinity field
     loss's decay) use it. `share` says which part of a data-parallel global batch this is
-    (`BatchShare`); the default is the whole batch. `fallback_count` counts RMI Cholesky fallbacks since construction and
-    stays 0 for every other loss; it is meant for logging.
+    (`BatchShare`); the default is the whole batch. `fallback_count` counts RMI Cholesky
+    fallbacks since construction and stays 0 for every other loss; it is meant for logging.
     """
 
     def __init__(self, *, num_classes: int, ignore_index: int) -> None:

@@ -63,7 +63,11 @@ class CELoss(SegLoss):
         self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
     ) -> Tensor:
         return ce_loss(
-            logits, labels, num_classes=self.num_classes, ignore_index=self.ignore_index, share=share
+            logits,
+            labels,
+            num_classes=self.num_classes,
+            ignore_index=self.ignore_index,
+            share=share,
         )
 
 
@@ -77,5 +81,9 @@ class BCELoss(SegLoss):
         self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
     ) -> Tensor:
         return bce_loss(
-            logits, labels, num_classes=self.num_classes, ignore_index=self.ignore_index, share=share
+            logits,
+            labels,
+            num_classes=self.num_classes,
+            ignore_index=self.ignore_index,
+            share=share,
         )
