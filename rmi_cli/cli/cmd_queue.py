@@ -25,6 +25,7 @@ from rmi_cli.cli.options import (
 )
 from rmi_cli.cli.preflight import check_datasets
 from rmi_cli.cli.queueing import enqueue_plan, with_stored_counts
+from rmi_cli.cli.ranks import data_parallel, follow, relaunch
 from rmi_cli.config import DataConfig
 from rmi_cli.db import DEFAULT_LEASE_S, Database
 from rmi_cli.manifest import load_manifest
@@ -87,20 +88,40 @@ def worker(
     wait: bool = typer.Option(False, help="Keep polling while jobs are queued or running."),
     lease: float = typer.Option(DEFAULT_LEASE_S, min=1.0, help="Lease seconds."),
     crf_workers: int | None = typer.Option(None, min=1, help="CRF processes (default: cores)."),
+    gpus_per_job: int = typer.Option(
+        1, "--gpus-per-job", min=1, help="Train each job on N data-parallel GPUs (torchrun)."
+    ),
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
     """Claim queued jobs and run them until none is left. Run one per GPU, on as many machines
     as share the database; a worker that dies is replaced by the next one to claim its job
-    after the lease expires, which resumes from the last checkpoint.
+    after the lease expires, which resumes from the last checkpoint. With --gpus-per-job N it
+    starts torchrun: N processes train each job together (the visible GPUs, or N CPU processes
+    on a machine without CUDA); under `torchrun -m rmi_cli worker` it does the same.
 
     Example: CUDA_VISIBLE_DEVICES=1 rmi worker --db postgresql://host/rmi -e voc-table3a
+             rmi worker --db postgresql://host/rmi --gpus-per-job 4
     """
-    database = open_db(db, create=False)
-    options = worker_options(database, runs, lease_s=lease, crf_workers=crf_workers)
-    result = drain(database, options, experiment=experiment, max_jobs=max_jobs, wait=wait)
-    info(f"[{options.worker}] done: {len(result.done)}, failed: {len(result.failed)}")
-    exit_for(result)
+    with data_parallel() as ranks:
+        if ranks is not None and not ranks.is_lead:
+            follow(ranks)
+            return
+        database = open_db(db, create=False)
+        if gpus_per_job > 1 and ranks is None:
+            args = ["worker", "--lease", str(lease), "--runs-dir", str(runs_dir(database, runs))]
+            args += ["-e", experiment] if experiment else []
+            args += ["--max-jobs", str(max_jobs)] if max_jobs else []
+            args += ["--wait"] if wait else []
+            args += ["--crf-workers", str(crf_workers)] if crf_workers else []
+            relaunch(gpus_per_job, args + (["--db", db] if db else []), gpus=None)
+            return
+        options = worker_options(
+            database, runs, lease_s=lease, crf_workers=crf_workers, ranks=ranks
+        )
+        result = drain(database, options, experiment=experiment, max_jobs=max_jobs, wait=wait)
+        info(f"[{options.worker}] done: {len(result.done)}, failed: {len(result.failed)}")
+        exit_for(result)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,8 +14,13 @@ from rmi_cli.cli.drain import drain, exit_for, worker_options
 from rmi_cli.cli.options import DbOption, RunsDirOption, SetOption, open_db, parse_ints
 from rmi_cli.cli.preflight import check_datasets
 from rmi_cli.cli.queueing import enqueue_plan
+from rmi_cli.cli.ranks import check_divides, data_parallel, follow, parse_gpus, relaunch
 from rmi_cli.config import CRFConfig
 from rmi_cli.db import store_evaluation
+
+if TYPE_CHECKING:
+    from rmi_cli.engine.distributed import Ranks
+    from rmi_cli.manifest import ExperimentPlan
 
 
 @app.command()
@@ -25,16 +31,56 @@ def train(
         None, "--run", "-r", help="Run name (rmi ablate MANIFEST -e E --dry-run lists them)."
     ),
     overrides: list[str] | None = SetOption,
+    gpus: str | None = typer.Option(
+        None, "--gpus", help="Data-parallel on these GPUs (starts torchrun): --gpus 0,1,2,3."
+    ),
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
     """Train and evaluate one run in the foreground, storing everything in the database.
-    A run that is already done is not trained again; an interrupted one resumes.
+    A run that is already done is not trained again; an interrupted one resumes. Under
+    `torchrun --nproc-per-node N -m rmi_cli train ...` (or with --gpus) the run trains on N
+    data-parallel processes; train.batch_size stays the global batch.
 
     Examples: rmi train experiments.yaml -e quickstart --run rmi
               rmi train --set data.name=synthetic --set train.iterations=50 --set loss.name=rmi
+              rmi train experiments.yaml -e voc-table1 --run rmi-deeplabv3 --gpus 0,1,2,3
     """
-    plan = lookup.single_run_plan(manifest, experiment, run, overrides or [])
+    with data_parallel() as ranks:
+        if ranks is not None and not ranks.is_lead:
+            follow(ranks)
+            return
+        plan = lookup.single_run_plan(manifest, experiment, run, overrides or [])
+        if gpus is not None and ranks is None:
+            devices = parse_gpus(gpus)
+            check_divides(plan.runs[0].config.train.batch_size, len(devices), "--gpus")
+            args = _train_args(manifest, experiment, run, overrides, db, runs)
+            relaunch(len(devices), args, ",".join(devices))
+            return
+        _train_here(plan, db, runs, ranks)
+
+
+def _train_args(
+    manifest: Path | None,
+    experiment: str | None,
+    run: str | None,
+    overrides: list[str] | None,
+    db: str | None,
+    runs: Path | None,
+) -> list[str]:
+    """This `rmi train` command again, without --gpus (for the processes torchrun starts)."""
+    args = ["train", *([str(manifest)] if manifest else [])]
+    args += ["-e", experiment] if experiment else []
+    args += ["--run", run] if run else []
+    for override in overrides or []:
+        args += ["--set", override]
+    args += ["--db", db] if db else []
+    return args + (["--runs-dir", str(runs)] if runs else [])
+
+
+def _train_here(
+    plan: ExperimentPlan, db: str | None, runs: Path | None, ranks: Ranks | None
+) -> None:
     data = plan.runs[0].config.data
     check_datasets([(data, data.train_split), (data, data.eval_split)])
     database = open_db(db)
@@ -48,7 +94,7 @@ def train(
     if queued.status == "done":
         info(f"{plan.name}/{name} is already done (config {queued.config_hash}); see rmi table")
         return
-    options = worker_options(database, runs)
+    options = worker_options(database, runs, ranks=ranks)
     exit_for(drain(database, options, run_ids=[queued.run_id]))
 
 

@@ -6,13 +6,17 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rmi_cli import db as store
 from rmi_cli.cli.console import error_line, info, interactive
-from rmi_cli.cli.jobs import StopFlag, WorkerOptions, run_job, worker_name
+from rmi_cli.cli.jobs import RanksLost, StopFlag, WorkerOptions, run_job, worker_name
 from rmi_cli.cli.options import runs_dir
 from rmi_cli.engine.signals import stop_on_signals
 from rmi_cli.errors import RunFailed
+
+if TYPE_CHECKING:
+    from rmi_cli.engine.distributed import Ranks
 
 POLL_S = 5.0  # how often a waiting worker looks for claimable jobs again
 
@@ -68,6 +72,8 @@ def _run_one(
     info(f"[{options.worker}] {job.kind} {job.label}, attempt {job.attempts}{reclaimed}")
     try:
         run_job(database, job, options, stop)
+    except RanksLost:
+        raise
     except RunFailed as exc:
         error_line(str(exc))
         report.failed.append(job.label)
@@ -91,6 +97,7 @@ def worker_options(
     *,
     lease_s: float = store.DEFAULT_LEASE_S,
     crf_workers: int | None = None,
+    ranks: Ranks | None = None,
 ) -> WorkerOptions:
     """This process's worker settings (progress bars only on a terminal)."""
     return WorkerOptions(
@@ -99,6 +106,7 @@ def worker_options(
         lease_s=lease_s,
         progress=interactive(),
         crf_workers=crf_workers,
+        ranks=ranks,
     )
 
 

@@ -161,3 +161,32 @@ def resolve_rank_device(spec: str, ranks: Ranks) -> torch.device:
             f"train.device to auto"
         )
     return ranks.device
+
+
+def follow(ranks: Ranks) -> None:
+    """A rank other than 0: train the jobs rank 0 hands out, until it says there are no more.
+
+    Failures that every rank sees at the same step (a configuration error, a diverged loss, a
+    stop) were recorded by rank 0: wait for its next job. Anything else ends this process, and
+    torchrun then ends the others (rank 0 puts the job back on the queue).
+    """
+    from pathlib import Path
+
+    from rmi_cli.config import RunConfig
+    from rmi_cli.engine.signals import stop_on_signals
+    from rmi_cli.engine.train import train_run
+    from rmi_cli.errors import Interrupted, RunFailed
+
+    with stop_on_signals() as stop:
+        while (task := ranks.broadcast()) is not None:
+            config = RunConfig.model_validate(task["config"])
+            try:
+                train_run(
+                    config,
+                    workdir=Path(task["workdir"]),
+                    should_stop=stop,
+                    progress=False,
+                    ranks=ranks,
+                )
+            except (ConfigError, RunFailed, Interrupted):
+                continue

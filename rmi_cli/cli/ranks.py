@@ -1,0 +1,75 @@
+"""Commands under torchrun: join the data-parallel group, let rank 0 lead and the others follow,
+and leave cleanly; and `--gpus` / `--gpus-per-job`, which start torchrun themselves."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from rmi_cli.cli.jobs import RanksLost
+from rmi_cli.errors import RunFailed, UserError
+from rmi_cli.launch import launched_by_torchrun, run_torchrun
+
+if TYPE_CHECKING:
+    from rmi_cli.engine.distributed import Ranks
+
+
+@contextlib.contextmanager
+def data_parallel() -> Iterator[Ranks | None]:
+    """The group torchrun started this process in (None outside torchrun). Rank 0 tells the
+    others that no more jobs come when the command ends, unless the group is broken."""
+    if not launched_by_torchrun():
+        yield None
+        return
+    from rmi_cli.engine.distributed import join_from_env, leave
+
+    ranks = join_from_env()
+    assert ranks is not None
+    lost = False
+    try:
+        yield ranks
+    except RanksLost:
+        lost = True
+        raise
+    finally:
+        if ranks.is_lead and not lost:
+            # A rank that already died makes this fail: there is no one left to tell.
+            with contextlib.suppress(RuntimeError):
+                ranks.broadcast(None)
+        leave(ranks)
+
+
+def follow(ranks: Ranks) -> None:
+    """Train what rank 0 hands out (a rank other than 0 does nothing else)."""
+    from rmi_cli.engine.distributed import follow as follow_lead
+
+    follow_lead(ranks)
+
+
+def parse_gpus(text: str) -> list[str]:
+    """`"0,1,2,3"` -> ["0", "1", "2", "3"], with a one-line error for anything else."""
+    devices = [part.strip() for part in text.split(",") if part.strip()]
+    if not devices or not all(d.isdigit() for d in devices) or len(set(devices)) != len(devices):
+        raise UserError(f"--gpus: expected distinct GPU numbers such as 0,1,2,3; found {text!r}")
+    return devices
+
+
+def check_divides(batch_size: int, processes: int, what: str) -> None:
+    """Refuse, before anything starts, a global batch that does not split evenly."""
+    if batch_size % processes:
+        raise UserError(
+            f"{what}: train.batch_size {batch_size} does not divide among {processes} "
+            f"processes; use a batch that is a multiple of {processes} "
+            f"(--set train.batch_size=...) or a number of GPUs that divides {batch_size}"
+        )
+
+
+def relaunch(processes: int, rmi_args: Sequence[str], gpus: str | None) -> None:
+    """Run `rmi ARGS` again as `processes` data-parallel processes; `RunFailed` when they fail."""
+    code = run_torchrun(processes, rmi_args, gpus)
+    if code != 0:
+        raise RunFailed(
+            f"the {processes} data-parallel processes exited with code {code} (their messages "
+            f"are above); a job they held went back to the queue (rmi status)"
+        )

@@ -1,0 +1,90 @@
+"""Starting rmi processes elsewhere: under torchrun (one data-parallel process per GPU) and as
+batch-system jobs (submitit), and knowing, inside one, which batch job this is. Standard library
+only: the CLI decides how to launch before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+
+# A rank that dies ends the whole group at once (no restarts): its job goes back to the queue.
+TORCHRUN_RESTARTS = 0
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process is one of several that torchrun started."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def torchrun_argv(processes: int, rmi_args: Sequence[str]) -> list[str]:
+    """`torchrun --standalone --nproc-per-node N -m rmi_cli ARGS` with this Python (the
+    standalone rendezvous picks a free port, so several such groups share a machine)."""
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        f"--nproc-per-node={processes}", f"--max-restarts={TORCHRUN_RESTARTS}",
+        "-m", "rmi_cli", *rmi_args,
+    ]  # fmt: skip
+
+
+def run_torchrun(processes: int, rmi_args: Sequence[str], gpus: str | None) -> int:
+    """Run `rmi ARGS` as `processes` data-parallel processes (on the GPUs `gpus`, a
+    CUDA_VISIBLE_DEVICES value, when given) and return torchrun's exit code. Ctrl-C reaches the
+    whole process group by itself; a SIGTERM sent to this process alone is passed on, so both
+    checkpoint the run and give its job back."""
+    env = dict(os.environ)
+    if gpus is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpus
+    process = subprocess.Popen(torchrun_argv(processes, rmi_args), env=env)
+
+    def forward(number: int, frame: FrameType | None) -> None:
+        if number == signal.SIGTERM:
+            process.send_signal(signal.SIGTERM)
+
+    previous = {n: signal.signal(n, forward) for n in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return process.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def scheduler_job() -> str | None:
+    """The batch job this process runs in: "slurm:1234" ("slurm:1234_5" for a task of a job
+    array, as submitit names it), "local:4321" under submitit's local executor, else None."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"slurm:{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    if env.get("SLURM_JOB_ID"):
+        return f"slurm:{env['SLURM_JOB_ID']}"
+    if env.get("SUBMITIT_LOCAL_JOB_ID"):
+        return f"local:{env['SUBMITIT_LOCAL_JOB_ID']}"
+    return None
+
+
+def worker_name() -> str:
+    """This process's name on the queue: "host:pid", and "@slurm:JOB" inside a batch job (so
+    `rmi status` shows which Slurm job holds which run)."""
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    job = scheduler_job()
+    return f"{name}@{job}" if job else name
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """What a batch job runs: an ordinary `rmi worker` command line (submitit pickles this by
+    reference, so it must live in an importable module and hold plain data)."""
+
+    argv: tuple[str, ...]
+
+    def __call__(self) -> int:
+        code = subprocess.run(self.argv, check=False).returncode
+        if code != 0:
+            raise RuntimeError(f"rmi worker exited with code {code}: see this job's log")
+        return code
