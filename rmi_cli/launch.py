@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 # A rank that dies ends the whole group at once (no restarts): its job goes back to the queue.
 TORCHRUN_RESTARTS = 0
@@ -88,3 +89,54 @@ class WorkerJob:
         if code != 0:
             raise RuntimeError(f"rmi worker exited with code {code}: see this job's log")
         return code
+
+
+def parse_time(text: str) -> int:
+    """A Slurm time limit in whole minutes (seconds round up), in Slurm's formats: "M", "M:S",
+    "H:M:S", "D-H", "D-H:M", "D-H:M:S"; ValueError for anything else."""
+    days_text, dash, clock = text.partition("-")
+    if not dash:
+        days_text, clock = "0", text
+    parts = [int(part) for part in clock.split(":")]
+    days = int(days_text)
+    if not 1 <= len(parts) <= 3 or min([days, *parts]) < 0:
+        raise ValueError(text)
+    if dash:  # D-H, D-H:M, D-H:M:S
+        hours, minutes, seconds = [*parts, 0, 0][:3]
+    else:  # M, M:S, H:M:S
+        hours, minutes, seconds = ([0, *parts, 0] if len(parts) < 3 else parts)[:3]
+        if len(parts) == 1:
+            hours, minutes, seconds = 0, parts[0], 0
+    total = (days * 24 + hours) * 60 + minutes + (1 if seconds else 0)
+    if total < 1:
+        raise ValueError(text)
+    return total
+
+
+@dataclass(frozen=True)
+class Submission:
+    """K batch jobs, each running one `rmi worker` command."""
+
+    worker_argv: tuple[str, ...]
+    jobs: int
+    folder: str  # submitit's folder: job scripts, pickles and logs
+    name: str
+    minutes: int
+    gpus_per_job: int = 1
+    partition: str | None = None  # None: submitit's local executor on this machine
+
+    def submit(self) -> list[Any]:
+        """Submit the jobs (one Slurm job array, or local processes); submitit's Job objects."""
+        import submitit
+
+        cluster = "local" if self.partition is None else "slurm"
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=cluster)
+        parameters: dict[str, Any] = {"name": self.name, "timeout_min": self.minutes}
+        parameters["tasks_per_node"] = 1  # one `rmi worker`; it starts torchrun itself
+        if self.partition is not None:
+            parameters |= {"slurm_partition": self.partition, "gpus_per_node": self.gpus_per_job}
+        executor.update_parameters(**parameters)
+        job = WorkerJob(self.worker_argv)
+        with executor.batch():
+            jobs = [executor.submit(job) for _ in range(self.jobs)]
+        return jobs

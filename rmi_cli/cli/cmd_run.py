@@ -71,7 +71,7 @@ def _train_args(
     """This `rmi train` command again, without --gpus (for the processes torchrun starts)."""
     args = ["train", *([str(manifest)] if manifest else [])]
     args += ["-e", experiment] if experiment else []
-    args += ["--run", run] if run else []
+    args += ["-r", run] if run else []  # "--run": torchrun would take it for its --run-path
     for override in overrides or []:
         args += ["--set", override]
     args += ["--db", db] if db else []

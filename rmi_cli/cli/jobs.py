@@ -72,7 +72,8 @@ def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: St
                 store.release(db, job.id, options.worker)
             raise
         except RanksLost as exc:
-            store.fail(db, job.id, options.worker, _describe(exc.__cause__ or exc), retry=True)
+            cause = f"{exc}\n{_describe(exc.__cause__)}" if exc.__cause__ else str(exc)
+            store.fail(db, job.id, options.worker, cause, retry=True)
             raise
         except (UserError, RunFailed) as exc:
             # Bad input and diverged runs fail the same way every time: do not retry them.
