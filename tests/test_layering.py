@@ -22,8 +22,10 @@ RULES = {
     "rmi_cli.crf": TORCH_SIDE | {"pydensecrf"},  # pydensecrf only when a CRF runs
     "rmi_cli.engine.train": TORCH_SIDE,
     "rmi_cli.engine.evaluate": TORCH_SIDE,
+    "rmi_cli.engine.distributed": TORCH_SIDE,
     # the database and the reports know nothing of torch
     "rmi_cli.db": {"torch", "typer", "pandas", "pydensecrf"},
+    "rmi_cli.db.merge": {"torch", "typer", "pandas", "pydensecrf"},
     "rmi_cli.report": {"torch", "sqlalchemy", "alembic", "typer", "pydensecrf"},
     "rmi_cli.manifest": {"torch", "sqlalchemy", "alembic", "typer", "pandas"},
     # the shared vocabulary imports nothing heavy (pydantic only)
@@ -31,6 +33,8 @@ RULES = {
     "rmi_cli.records": SHARED,
     "rmi_cli.errors": SHARED,
     "rmi_cli.constants": SHARED,
+    # deciding how to launch (torchrun, Slurm) happens before anything heavy is imported
+    "rmi_cli.launch": SHARED,
     # `rmi --help` and `rmi status` pay for neither torch nor pandas (only `rmi table` draws)
     "rmi_cli.cli.commands": {"torch", "pydensecrf", "pandas"},
 }

@@ -18,9 +18,7 @@ rank's RNG state, so a resume with the same number of processes is exact too) an
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,57 +31,28 @@ from rmi_cli.config import RunConfig, loss_options
 from rmi_cli.data import build_dataset, build_train_stream
 from rmi_cli.data.sampling import mix_seed
 from rmi_cli.engine import checkpoint as ckpt
+from rmi_cli.engine.bookkeeping import (
+    LoopState,
+    RunParts,
+    report,
+    result,
+    save,
+    stop,
+    stop_voted,
+)
 from rmi_cli.engine.distributed import Ranks, check_batch, resolve_rank_device, wrap_model
-from rmi_cli.engine.fingerprint import environment_fingerprint
 from rmi_cli.engine.optim import build_optimizer, set_lr
 from rmi_cli.engine.progress import TrainClock, TrainProgress
-from rmi_cli.engine.rng import capture_rng_state, restore_rng_state, seed_everything
+from rmi_cli.engine.rng import restore_rng_state, seed_everything
 from rmi_cli.engine.runtime import numerics, place_model, resolve_device, to_input
 from rmi_cli.engine.schedule import schedule_from_config
 from rmi_cli.engine.timing import autocast, peak_memory_mb, reset_peak_memory, resolve_precision
-from rmi_cli.errors import CheckpointError, Interrupted, RunFailed
-from rmi_cli.losses import LOCAL, BatchShare, build_loss
+from rmi_cli.errors import CheckpointError
+from rmi_cli.losses import LOCAL, build_loss
 from rmi_cli.models import build_model
 from rmi_cli.records import TrainMetrics, TrainResult
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass
-class RunParts:
-    """Everything built once for a run (benchmarks build one to time the bare step)."""
-
-    config: RunConfig
-    workdir: Path
-    device: torch.device
-    precision: str  # "bf16" or "fp32"
-    model: nn.Module  # the module whose weights are saved
-    forward: Callable[[torch.Tensor], torch.Tensor]  # the model, or its compiled version
-    loss_fn: nn.Module
-    optimizer: torch.optim.Optimizer
-    dataset: Any
-    signature: dict[str, Any]
-    ranks: Ranks | None = None
-    share: BatchShare = LOCAL
-
-    @property
-    def is_lead(self) -> bool:
-        """Whether this process writes checkpoints and reports (always, when it runs alone)."""
-        return self.ranks is None or self.ranks.is_lead
-
-    @property
-    def world_size(self) -> int:
-        return 1 if self.ranks is None else self.ranks.world_size
-
-
-@dataclass
-class _LoopState:
-    iteration: int = 0  # optimiser steps done
-    window: list[float] = field(default_factory=list)  # losses since the last report
-    last_loss: float = math.nan
-    fallbacks_before: int = 0  # RMI fallbacks counted by earlier processes of this run
-    resumed_from: int | None = None
-    pending: list[torch.Tensor] = field(default_factory=list)  # losses still on the device
 
 
 def train_run(
@@ -108,7 +77,7 @@ def train_run(
         if run.is_lead:
             atomic_write_json(run.workdir / "config.json", config.to_json_dict())
         if state.iteration >= config.train.iterations:
-            return _result(run, state, train_time_s=0.0, images_per_s=0.0, peak_mb=None)
+            return result(run, state, train_time_s=0.0, images_per_s=0.0, peak_mb=None)
         stream = build_train_stream(
             run.dataset,
             config.data,
@@ -168,11 +137,11 @@ def _primed(stream: Batches) -> Batches:
     return itertools.chain([first], stream)
 
 
-def _resume(run: RunParts) -> tuple[_LoopState, dict[str, Any] | None]:
+def _resume(run: RunParts) -> tuple[LoopState, dict[str, Any] | None]:
     """Load the workdir's latest checkpoint into the model and optimiser, if there is one."""
     path = ckpt.latest_checkpoint(run.workdir)
     if path is None:
-        return _LoopState(), None
+        return LoopState(), None
     state = ckpt.load_checkpoint(
         path, signature=run.signature, config_hash=run.config.canonical_hash()
     )
@@ -183,7 +152,7 @@ def _resume(run: RunParts) -> tuple[_LoopState, dict[str, Any] | None]:
         raise CheckpointError(f"checkpoint {path}: optimiser state does not fit ({err})") from err
     loop = state["loop"]
     iteration = int(state["iteration"])
-    return _LoopState(
+    return LoopState(
         iteration=iteration,
         window=[float(v) for v in loop["window"]],
         last_loss=float(loop["last_loss"]),
@@ -229,7 +198,7 @@ def train_step(
 
 def _loop(
     run: RunParts,
-    state: _LoopState,
+    state: LoopState,
     stream: Batches,
     *,
     on_metrics: Callable[[TrainMetrics], None] | None,
@@ -241,158 +210,23 @@ def _loop(
     clock = TrainClock(start_iteration=state.iteration)
     with TrainProgress(total=train.iterations, start=state.iteration, enabled=progress) as bar:
         while state.iteration < train.iterations:
-            if _stop_voted(run, should_stop):
-                _stop(run, state)
+            if stop_voted(run, should_stop):
+                stop(run, state)
             images, labels = next(stream)
             state.pending.append(train_step(run, images, labels, state.iteration))
             state.iteration += 1
             bar.advance(state.iteration)
             finished = state.iteration == train.iterations
             if state.iteration % train.log_every == 0 or finished:
-                _report(run, state, clock, bar, on_metrics)
+                report(run, state, clock, bar, on_metrics)
             if state.iteration % train.checkpoint_every == 0 or finished:
-                _save(run, state)
+                save(run, state)
     done = state.iteration - clock.start_iteration
     train_time = clock.elapsed()
-    return _result(
+    return result(
         run,
         state,
         train_time_s=train_time,
         images_per_s=done * train.batch_size / max(train_time, 1e-9),
         peak_mb=peak_memory_mb(run.device),
-    )
-
-
-def _flush(run: RunParts, state: _LoopState) -> None:
-    """Read the pending losses back (one device sync) and fail on the first non-finite one."""
-    if not state.pending:
-        return
-    losses = torch.stack(state.pending).float()
-    if run.ranks is not None:  # each rank holds its part of every step's global-batch loss
-        losses = run.ranks.sum_device(losses)
-    values = losses.cpu().tolist()
-    first = state.iteration - len(values) + 1
-    state.pending.clear()
-    for offset, value in enumerate(values):
-        if not math.isfinite(value):
-            raise RunFailed(
-                f"training diverged: the loss is {value} at iteration {first + offset} of "
-                f"{run.config.train.iterations}; lower train.lr or check the data and the loss "
-                f"options (checkpoints before it are kept in "
-                f"{ckpt.checkpoint_dir(run.workdir)})"
-            )
-    state.window.extend(values)
-    state.last_loss = values[-1]
-
-
-def _report(
-    run: RunParts,
-    state: _LoopState,
-    clock: TrainClock,
-    bar: TrainProgress,
-    on_metrics: Callable[[TrainMetrics], None] | None,
-) -> None:
-    _flush(run, state)
-    if not state.window:
-        return
-    train = run.config.train
-    metrics = TrainMetrics(
-        iteration=state.iteration,
-        loss=math.fsum(state.window) / len(state.window),
-        lr=schedule_from_config(train, state.iteration - 1),
-        images_per_s=clock.lap(state.iteration, train.batch_size),
-        elapsed_s=clock.elapsed(),
-        rmi_fallbacks=_fallbacks(run, state),
-    )
-    state.window.clear()
-    bar.report(metrics, eta_s=clock.eta(state.iteration, train.iterations))
-    if on_metrics is not None and run.is_lead:
-        on_metrics(metrics)
-
-
-def _fallbacks(run: RunParts, state: _LoopState) -> int:
-    counted = int(getattr(run.loss_fn, "fallback_count", 0))
-    if run.ranks is not None:
-        counted = round(run.ranks.sum_host(counted))
-    return state.fallbacks_before + counted
-
-
-def _stop_voted(run: RunParts, should_stop: Callable[[], bool] | None) -> bool:
-    """Whether to checkpoint and stop now. The ranks vote every step so that all of them stop
-    at the same one; a rank told to give the run up (its job was taken over) makes all of them
-    give it up, without a checkpoint."""
-    give_up: Interrupted | None = None
-    try:
-        vote = int(should_stop is not None and should_stop())
-    except Interrupted as exc:
-        vote, give_up = 2, exc
-    if run.ranks is not None:
-        vote = run.ranks.agree(vote)
-    if vote == 2:
-        raise give_up or Interrupted(
-            "rank 0 gave this run up (its job was taken over); stopped without a checkpoint"
-        )
-    return vote == 1
-
-
-def _save(run: RunParts, state: _LoopState) -> Path:
-    _flush(run, state)
-    fallbacks = _fallbacks(run, state)
-    rng = capture_rng_state()
-    every_rng = run.ranks.gather(rng) if run.ranks is not None else None
-    final = ckpt.checkpoint_dir(run.workdir) / f"iter-{state.iteration}.pt"
-    if not run.is_lead:
-        return final
-    return ckpt.save_checkpoint(
-        ckpt.checkpoint_dir(run.workdir),
-        {
-            "iteration": state.iteration,
-            "config_hash": run.config.canonical_hash(),
-            "signature": run.signature,
-            "model": run.model.state_dict(),
-            "optimizer": run.optimizer.state_dict(),
-            "rng": rng,
-            "rng_ranks": every_rng or [],
-            "world_size": run.world_size,
-            "loop": {
-                "window": list(state.window),
-                "last_loss": state.last_loss,
-                "rmi_fallbacks": fallbacks,
-            },
-        },
-    )
-
-
-def _stop(run: RunParts, state: _LoopState) -> None:
-    path = _save(run, state)
-    raise Interrupted(
-        f"run stopped at iteration {state.iteration} of {run.config.train.iterations}; "
-        f"checkpoint saved to {path}; run it again with the same work directory "
-        f"({run.workdir}) to resume from there"
-    )
-
-
-def _result(
-    run: RunParts,
-    state: _LoopState,
-    *,
-    train_time_s: float,
-    images_per_s: float,
-    peak_mb: float | None,
-) -> TrainResult:
-    final = ckpt.checkpoint_dir(run.workdir) / f"iter-{state.iteration}.pt"
-    if not final.is_file():
-        final = ckpt.checkpoint_dir(run.workdir) / ckpt.LAST_NAME
-    return TrainResult(
-        checkpoint=str(final),
-        iterations=state.iteration,
-        final_loss=state.last_loss,
-        train_time_s=train_time_s,
-        images_per_s=images_per_s,
-        peak_train_memory_mb=peak_mb,
-        rmi_fallbacks=_fallbacks(run, state),
-        resumed_from=state.resumed_from,
-        fingerprint=environment_fingerprint(run.device),
-        world_size=run.world_size,
-        batch_per_rank=run.config.train.batch_size // run.world_size,
     )
