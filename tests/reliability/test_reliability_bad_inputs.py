@@ -61,14 +61,9 @@ def ablate(*extra: str, manifest_file: str = "m.yaml", experiment: str = "tiny")
     return ("ablate", manifest_file, "-e", experiment, "--workers", "0", "--db", "@DB@", *extra)
 
 
-R = {"files": {"m.yaml": GOOD}}
-MERGE = (
-    "db",
-    "merge",
-    "r.json",
-    "--db",
-    "@DB@",
-)  # the good manifest, for cases about something else
+R = {"files": {"m.yaml": GOOD}}  # the good manifest, for cases about something else
+MERGE = ("db", "merge", "r.json", "--db", "@DB@")
+SUBMIT = ("submit", "m.yaml", "-e", "tiny", "--db", "@DB@")
 EVAL = ("eval", "--checkpoint", "ck/checkpoints/last.pt", "--db", "@DB@")  # see _checkpoint
 
 CASES = [
@@ -194,6 +189,18 @@ CASES = [
     Case("export-unknown-experiment",
          ("db", "export", "-e", "nope", "-o", "x.json", "--db", "@DB@"),
          ("no experiment 'nope' to export", "it has: tiny")),
+    # --- many GPUs, many machines -------------------------------------------------------------
+    Case("submit-sqlite-database", (*SUBMIT, "--slurm-partition", "gpu"),
+         ("--db is the SQLite file", "need a database server", "postgresql://"), **R),
+    Case("submit-no-partition", SUBMIT, ("give --slurm-partition P", "--local"), **R),
+    Case("submit-bad-time", (*SUBMIT, "--slurm-partition", "gpu", "--time", "soon"),
+         ("--time: expected a Slurm time limit", "2-00:00:00", "'soon'"), **R),
+    Case("submit-batch-does-not-divide",
+         ("submit", "m.yaml", "-e", "tiny", "--slurm-partition", "gpu", "--gpus-per-job", "4",
+          "--db", "postgresql://nobody@127.0.0.1:1/never-reached"),
+         ("run ce: train.batch_size 2 does not divide among 4 processes",), **R),
+    Case("train-bad-gpu-list", ("train", "m.yaml", "-e", "tiny", "--run", "ce", "--gpus", "0,x",
+         "--db", "@DB@"), ("--gpus: expected distinct GPU numbers", "'0,x'"), **R),
     # --- data this machine cannot read, for runs that would start here -----------------------
     Case("local-workers-missing-root",
          ("ablate", "m.yaml", "-e", "tiny", "--workers", "1", "--db", "@DB@"),

@@ -58,7 +58,7 @@ def torchrun(*args: str, cwd: Path) -> tuple[int, str]:
     import subprocess
 
     script = Path(sys.executable).with_name("torchrun")
-    command = [str(script), "--standalone", "--nproc-per-node", "2", "-m", "rmi_cli", *args]
+    command = [str(script), "--nproc-per-node", "2", "-m", "rmi_cli", *args]
     done = subprocess.run(
         command, cwd=cwd, env=rmi_env(), capture_output=True, text=True, timeout=300
     )
