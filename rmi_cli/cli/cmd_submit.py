@@ -57,20 +57,8 @@ def submit(
     """
     if partition is None and not local:
         raise UserError("rmi submit: give --slurm-partition P (or --local to run the jobs here)")
-    try:
-        minutes = parse_time(time_limit)
-    except ValueError:
-        raise UserError(
-            f"--time: expected a Slurm time limit such as 90, 4:00:00 or 2-00:00:00; "
-            f"found {time_limit!r}"
-        ) from None
-    target = db or os.environ.get(store.ENV_VAR)
-    _, path = store.resolve_target(target)
-    if path is not None:
-        raise UserError(
-            f"rmi submit: --db is the SQLite file {path}; jobs on other nodes need a database "
-            f"server they all reach: --db postgresql://user@host/rmi"
-        )
+    minutes = _minutes(time_limit)
+    target = _server_url(db)
     plan = load_manifest(manifest).plan(experiment, overrides or [])
     for run in plan.runs:
         check_divides(run.config.train.batch_size, gpus_per_job, f"run {run.name}")
@@ -90,6 +78,29 @@ def submit(
         partition=None if local else partition,
     )
     _submit_and_report(submission, local)
+
+
+def _minutes(time_limit: str) -> int:
+    try:
+        return parse_time(time_limit)
+    except ValueError:
+        raise UserError(
+            f"--time: expected a Slurm time limit such as 90, 4:00:00 or 2-00:00:00; "
+            f"found {time_limit!r}"
+        ) from None
+
+
+def _server_url(db: str | None) -> str:
+    """The database the jobs will use: a server; an SQLite file is refused (see below)."""
+    target = db or os.environ.get(store.ENV_VAR) or "rmi.db"
+    _, path = store.resolve_target(target)
+    if path is not None:
+        # SQLite's locks do not hold across machines (network file systems break them).
+        raise UserError(
+            f"rmi submit: --db is the SQLite file {path}; jobs on other nodes need a database "
+            f"server they all reach: --db postgresql://user@host/rmi"
+        )
+    return target
 
 
 def _submit_and_report(submission: Submission, local: bool) -> None:
