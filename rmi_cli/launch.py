@@ -34,23 +34,25 @@ def torchrun_argv(processes: int, rmi_args: Sequence[str]) -> list[str]:
     ]  # fmt: skip
 
 
-def run_torchrun(processes: int, rmi_args: Sequence[str], gpus: str | None) -> int:
+def run_torchrun(processes: int, rmi_args: Sequence[str], gpus: str | None) -> tuple[int, bool]:
     """Run `rmi ARGS` as `processes` data-parallel processes (on the GPUs `gpus`, a
-    CUDA_VISIBLE_DEVICES value, when given) and return torchrun's exit code. Ctrl-C reaches the
-    whole process group by itself; a SIGTERM sent to this process alone is passed on, so both
-    checkpoint the run and give its job back."""
+    CUDA_VISIBLE_DEVICES value, when given); return torchrun's exit code and whether we were
+    asked to stop. Ctrl-C reaches the whole process group by itself; a SIGTERM sent to this
+    process alone is passed on, so both checkpoint the run and give its job back."""
     env = dict(os.environ)
     if gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpus
     process = subprocess.Popen(torchrun_argv(processes, rmi_args), env=env)
+    stopped = []
 
     def forward(number: int, frame: FrameType | None) -> None:
+        stopped.append(number)
         if number == signal.SIGTERM:
             process.send_signal(signal.SIGTERM)
 
     previous = {n: signal.signal(n, forward) for n in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return process.wait()
+        return process.wait(), bool(stopped)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

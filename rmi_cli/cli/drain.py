@@ -43,7 +43,7 @@ def drain(
     still queued or running elsewhere (a CRF step waiting for its run, a stale lease to take
     over). SIGINT/SIGTERM checkpoint the current run, give it back, and raise `Interrupted`."""
     report = DrainReport()
-    with stop_on_signals() as stop:
+    with stop_on_signals(escalate=options.ranks is None) as stop:
         while not stop() and (max_jobs is None or len(report.done + report.failed) < max_jobs):
             job = store.claim(
                 database,

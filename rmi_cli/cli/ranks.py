@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rmi_cli.cli.jobs import RanksLost
-from rmi_cli.errors import RunFailed, UserError
+from rmi_cli.errors import Interrupted, RunFailed, UserError
 from rmi_cli.launch import launched_by_torchrun, run_torchrun
 
 if TYPE_CHECKING:
@@ -67,7 +67,12 @@ def check_divides(batch_size: int, processes: int, what: str) -> None:
 
 def relaunch(processes: int, rmi_args: Sequence[str], gpus: str | None) -> None:
     """Run `rmi ARGS` again as `processes` data-parallel processes; `RunFailed` when they fail."""
-    code = run_torchrun(processes, rmi_args, gpus)
+    code, stopped = run_torchrun(processes, rmi_args, gpus)
+    if stopped:  # torchrun reports its ranks' exit 130 as a failure (1)
+        raise Interrupted(
+            f"interrupted: the {processes} data-parallel processes stopped (exit {code}); a run "
+            f"they trained was checkpointed and its job given back (rmi status)"
+        )
     if code != 0:
         raise RunFailed(
             f"the {processes} data-parallel processes exited with code {code} (their messages "

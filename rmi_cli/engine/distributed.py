@@ -177,7 +177,7 @@ def follow(ranks: Ranks) -> None:
     from rmi_cli.engine.train import train_run
     from rmi_cli.errors import Interrupted, RunFailed
 
-    with stop_on_signals() as stop:
+    with stop_on_signals(escalate=False) as stop:
         while (task := ranks.broadcast()) is not None:
             config = RunConfig.model_validate(task["config"])
             try:

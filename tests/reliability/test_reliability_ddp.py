@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from signal import SIGKILL
 
 import pytest
 import torch
@@ -83,8 +84,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def final_weights(folder: Path) -> dict[str, torch.Tensor]:
-    (checkpoint,) = folder.glob(f"*/checkpoints/iter-{ITERATIONS}.pt")
-    return torch.load(checkpoint, weights_only=True)["model"]
+    (last,) = folder.glob(f"*/checkpoints/iter-{ITERATIONS}.pt")
+    return torch.load(last, weights_only=True)["model"]
 
 
 def initial_weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -164,32 +165,48 @@ def rank_process(root: int, rank: int) -> int | None:
     return seen[0] if seen else None
 
 
-def test_a_killed_rank_ends_its_group_and_the_job_resumes_exactly(
-    trained: Path, tmp_path: Path
-) -> None:
+def checkpoint(folder: Path, iteration: int) -> list[Path]:
+    return list(folder.glob(f"runs/*/checkpoints/iter-{iteration}.pt"))
+
+
+def test_stopped_then_killed_the_run_resumes_exactly(trained: Path, tmp_path: Path) -> None:
+    """One run, three launches: `rmi train --gpus 0,1` (two CPU processes here: no CUDA) gets
+    SIGTERM: all ranks stop at one step, rank 0 checkpoints and gives the job back, exit 130.
+    `rmi worker --gpus-per-job 2` resumes it; rank 1 is killed with -9: the group ends, the job
+    goes back to the queue. The next worker group finishes it: the loss curve is the
+    uninterrupted two-process run's, to the last bit."""
     (tmp_path / "m.yaml").write_text((trained / "m.yaml").read_text())
-    queued = rmi("ablate", "m.yaml", "-e", "tiny", "--workers", "0", "--db", "w.db", cwd=tmp_path)
-    assert queued.code == 0, queued
-    first = start_rmi("worker", "--gpus-per-job", "2", "--db", "w.db", cwd=tmp_path,
-                      log=tmp_path / "first")  # fmt: skip
-    wait_for(lambda: list(tmp_path.glob("runs/*/checkpoints/iter-2.pt")), timeout=240,
-             what="the second checkpoint")  # fmt: skip
-    victim = wait_for(lambda: rank_process(first.pid, 1), timeout=10, what="rank 1")
-    os.kill(victim, signal.SIGKILL)
-    result = finish(first, tmp_path / "first", timeout=120)
+    db = tmp_path / "w.db"
+    stopped = start_rmi("train", "m.yaml", "-e", "tiny", "-r", "r", "--gpus", "0,1",
+                        "--db", "w.db", cwd=tmp_path, log=tmp_path / "train")  # fmt: skip
+    wait_for(lambda: checkpoint(tmp_path, 2), timeout=240, what="checkpoint 2")
+    stopped.send_signal(signal.SIGTERM)
+    result = finish(stopped, tmp_path / "train", timeout=120)
+    assert result.code == 130, result
+    assert result.err_lines[-1].startswith("error: interrupted: the 2 data-parallel processes")
+    run = runs_table(db)["tiny/r"]
+    assert (run["status"], run["attempts"], run["worker"]) == ("queued", 0, None), run
+    (last,) = tmp_path.glob("runs/*/checkpoints/last.pt")
+    stop_at = torch.load(last, weights_only=True)["iteration"]
+    assert 2 <= stop_at <= 3 and len(metric_rows(db, run["id"])) == stop_at
+
+    killed = start_rmi("worker", "--gpus-per-job", "2", "--db", "w.db", cwd=tmp_path,
+                       log=tmp_path / "killed")  # fmt: skip
+    wait_for(lambda: checkpoint(tmp_path, stop_at + 1), timeout=240, what="a new checkpoint")
+    os.kill(wait_for(lambda: rank_process(killed.pid, 1), timeout=10, what="rank 1"), SIGKILL)
+    result = finish(killed, tmp_path / "killed", timeout=120)
     assert result.code == 1, result
     assert "data-parallel processes exited with code 1" in result.err, result
-    run = runs_table(tmp_path / "w.db")["tiny/r"]
+    run = runs_table(db)["tiny/r"]
     assert (run["status"], run["attempts"]) == ("queued", 1), run
     assert "data-parallel process failed or left" in run["error"]
-    assert rank_process(first.pid, 0) is None  # nothing of the group is left
+    assert rank_process(killed.pid, 0) is None  # nothing of the group is left
 
-    second = rmi("worker", "--gpus-per-job", "2", "--db", "w.db", cwd=tmp_path, timeout=300)
-    assert second.code == 0, second
-    run = runs_table(tmp_path / "w.db")["tiny/r"]
+    done = rmi("worker", "--gpus-per-job", "2", "--db", "w.db", cwd=tmp_path, timeout=300)
+    assert done.code == 0, done
+    run = runs_table(db)["tiny/r"]
     assert (run["status"], run["attempts"], run["error"]) == ("done", 2, None)
-    (resumed_from,) = query(tmp_path / "w.db", "SELECT resumed_from FROM train_results")[0]
-    assert resumed_from is not None and resumed_from >= 2
-    # Exact: the same losses, to the last bit, as the uninterrupted two-process run.
-    assert metric_rows(tmp_path / "w.db", run["id"]) == metric_rows(trained / "two.db", 1)
+    (resumed_from,) = query(db, "SELECT resumed_from FROM train_results")[0]
+    assert resumed_from >= stop_at + 1
+    assert metric_rows(db, run["id"]) == metric_rows(trained / "two.db", 1)
     remove_run_folders(tmp_path)
