@@ -7,20 +7,25 @@ from pathlib import Path
 import typer
 
 from rmi_cli import db as store
-from rmi_cli.cli.app import app
+from rmi_cli import runner
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.options import DbOption, FormatOption, open_db
-from rmi_cli.cli.tables import TableRequest, table_requests, write_atomically
-from rmi_cli.errors import UserError
-
-db_app = typer.Typer(
-    help="The result database: its schema version and upgrades; moving results between "
-    "databases.\n\nExample: rmi db current"
-)
-app.add_typer(db_app, name="db")
+from rmi_cli.cli.table_views import print_tables
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(table)
+    db_app = typer.Typer(
+        help="The result database: its schema version and upgrades; moving results between "
+        "databases.\n\nExample: rmi db current"
+    )
+    db_app.command("upgrade")(db_upgrade)
+    db_app.command("current")(db_current)
+    db_app.command("export")(db_export)
+    db_app.command("merge")(db_merge)
+    app.add_typer(db_app, name="db")
+
+
 def table(
     experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name."),
     kind: str | None = typer.Option(
@@ -45,44 +50,15 @@ def table(
 
     Example: rmi table -e camvid-table4 --kind per-class --reference --format markdown
     """
-    from rmi_cli.report import build_table, render  # pandas: only where a table is drawn
-
     database = open_db(db, create=False, read_only=True)
-    records = store.evaluation_rows(database, experiment=experiment)
-    runs = store.run_rows(database, experiment=experiment)
-    methods = sorted({str(row["method"]) for row in [*records, *runs] if row.get("method")})
-    if baseline is not None and methods and baseline not in methods:
-        raise UserError(
-            f"--baseline {baseline!r}: experiment {experiment!r} has no such method; its "
-            f"methods: {', '.join(methods)}"
-        )
-    flags = TableRequest(kind or "", split, rows, cols, baseline)
-    requests = table_requests(store.experiment_tables(database, experiment), records, flags, kind)
-    if fmt in ("csv", "json") and len(requests) > 1:
-        # Two CSV tables (or two JSON documents) one after the other parse as neither.
-        names = " or ".join(dict.fromkeys(request.kind for request in requests))
-        raise UserError(
-            f"--format {fmt} writes one table and experiment {experiment!r} has "
-            f"{len(requests)}; choose one with --kind ({names})"
-        )
-    texts = []
-    for index, request in enumerate(requests):
-        options = request.options(runs, reference=reference, memory=memory)
-        rendered = render(build_table(request.kind, records, **options), fmt)
-        if output is not None:
-            texts.append(rendered if isinstance(rendered, str) else _plain(rendered))
-        elif isinstance(rendered, str):
-            # The text ends with its own newline (a CSV file must not end with an empty row);
-            # one blank line separates tables.
-            out_console().print(("\n" if index else "") + rendered, markup=False, end="")
-        else:
-            out_console().print(rendered)
-    if output is not None:
-        write_atomically(output, "\n".join(texts))
-        info(f"wrote {output}")
+    single = f"--format {fmt}" if fmt in ("csv", "json") else None
+    tables = runner.tables(
+        database, experiment, kind=kind, split=split, rows=rows, cols=cols, baseline=baseline,
+        reference=reference, memory=memory, single=single,
+    )  # fmt: skip
+    print_tables(tables, fmt, output)
 
 
-@db_app.command("upgrade")
 def db_upgrade(db: str | None = DbOption) -> None:
     """Upgrade the database schema to this version of rmi (an SQLite file is backed up first).
 
@@ -97,7 +73,6 @@ def db_upgrade(db: str | None = DbOption) -> None:
     info(f"{database.url}: upgraded {report.from_rev or 'empty'} -> {report.to_rev}{backup}")
 
 
-@db_app.command("current")
 def db_current(db: str | None = DbOption) -> None:
     """Print the database's schema revision and the one this version of rmi needs.
 
@@ -115,7 +90,6 @@ def db_current(db: str | None = DbOption) -> None:
     out_console().print(f"{current or 'empty'} (this rmi needs {head}: {state})", markup=False)
 
 
-@db_app.command("export")
 def db_export(
     experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name."),
     output: Path = typer.Option(..., "--output", "-o", help="The results file to write."),
@@ -126,16 +100,10 @@ def db_export(
 
     Example: rmi db export -e camvid-table4 -o node7.rmi.json
     """
-    from rmi_cli.db.export import export_experiment
-    from rmi_cli.db.portable import write_results
-
-    database = open_db(db, create=False, read_only=True)
-    document = export_experiment(database, experiment)
-    write_results(document, output)
+    document = runner.export_results(open_db(db, create=False, read_only=True), experiment, output)
     info(f"wrote {output}: experiment {experiment}, {len(document.runs)} run(s)")
 
 
-@db_app.command("merge")
 def db_merge(
     files: list[Path] = typer.Argument(..., help="Results files written by `rmi db export`."),
     db: str | None = DbOption,
@@ -146,21 +114,9 @@ def db_merge(
 
     Example: rmi db merge node7.rmi.json node8.rmi.json --db postgresql://host/rmi
     """
-    from rmi_cli.db.merge import merge_results
-    from rmi_cli.db.portable import read_results
-
-    documents = [(path, read_results(path)) for path in files]
-    database = open_db(db)
-    report = merge_results(database, documents)
+    report = runner.merge_files(db, files)
     info(
-        f"{database.url}: merged {len(files)} file(s): {len(report.added)} run(s) added, "
+        f"merged {len(files)} file(s): {len(report.added)} run(s) added, "
         f"{len(report.completed)} completed, {len(report.unchanged)} already here; "
         f"experiments {', '.join(dict.fromkeys(report.experiments)) or 'none'}"
     )
-
-
-def _plain(renderable: object) -> str:
-    console = out_console().__class__(record=True, width=200, no_color=True)
-    with console.capture() as capture:
-        console.print(renderable)
-    return capture.get()

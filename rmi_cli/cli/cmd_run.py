@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-from rmi_cli.cli import lookup, views
-from rmi_cli.cli.app import app
+from rmi_cli import runner
+from rmi_cli.cli import views
 from rmi_cli.cli.console import info
-from rmi_cli.cli.drain import drain, exit_for, worker_options
 from rmi_cli.cli.options import DbOption, RunsDirOption, SetOption, open_db, parse_ints
-from rmi_cli.cli.preflight import check_datasets
-from rmi_cli.cli.queueing import enqueue_plan
-from rmi_cli.cli.ranks import check_divides, data_parallel, follow, parse_gpus, relaunch
-from rmi_cli.config import CRFConfig
-from rmi_cli.db import store_evaluation
-
-if TYPE_CHECKING:
-    from rmi_cli.engine.distributed import Ranks
-    from rmi_cli.manifest import ExperimentPlan
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command("eval")(evaluate)
+    app.command()(crf)
+
+
 def train(
     manifest: Path | None = typer.Argument(None, help="Experiments manifest (YAML)."),
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Experiment name."),
@@ -44,20 +38,23 @@ def train(
 
     Examples: rmi train experiments.yaml -e quickstart --run rmi
               rmi train --set data.name=synthetic --set train.iterations=50 --set loss.name=rmi
-              rmi train experiments.yaml -e voc-table1 --run rmi-deeplabv3 --gpus 0,1,2,3
+              rmi train experiments.yaml -e voc-table1 -r rmi-deeplabv3 --gpus 0,1,2,3
     """
-    with data_parallel() as ranks:
+    with runner.data_parallel() as ranks:
         if ranks is not None and not ranks.is_lead:
-            follow(ranks)
+            runner.follow(ranks)
             return
-        plan = lookup.single_run_plan(manifest, experiment, run, overrides or [])
+        plan = runner.single_run_plan(manifest, experiment, run, overrides or [])
         if gpus is not None and ranks is None:
-            devices = parse_gpus(gpus)
-            check_divides(plan.runs[0].config.train.batch_size, len(devices), "--gpus")
+            devices = runner.parse_gpus(gpus)
+            runner.check_divides(plan.runs[0].config.train.batch_size, len(devices), "--gpus")
             args = _train_args(manifest, experiment, run, overrides, db, runs)
-            relaunch(len(devices), args, ",".join(devices))
+            runner.relaunch(len(devices), args, ",".join(devices))
             return
-        _train_here(plan, db, runs, ranks)
+        # The target, not an open database: bad data must not create one (the runner checks).
+        outcome = runner.train(db, plan, runs_dir=runs, ranks=ranks)
+        if outcome.report is not None:
+            outcome.report.check()
 
 
 def _train_args(
@@ -78,27 +75,6 @@ def _train_args(
     return args + (["--runs-dir", str(runs)] if runs else [])
 
 
-def _train_here(
-    plan: ExperimentPlan, db: str | None, runs: Path | None, ranks: Ranks | None
-) -> None:
-    data = plan.runs[0].config.data
-    check_datasets([(data, data.train_split), (data, data.eval_split)])
-    database = open_db(db)
-    report = enqueue_plan(database, plan)
-    (name, queued), *_ = report.jobs
-    if report.repointed:
-        info(
-            f"{plan.name}/{name}: configuration changed; the experiment now uses this run "
-            f"(the old run stays in the database)"
-        )
-    if queued.status == "done":
-        info(f"{plan.name}/{name} is already done (config {queued.config_hash}); see rmi table")
-        return
-    options = worker_options(database, runs, ranks=ranks)
-    exit_for(drain(database, options, run_ids=[queued.run_id]))
-
-
-@app.command("eval")
 def evaluate(
     run: str | None = typer.Argument(None, help="A run: name, experiment/name or hash."),
     checkpoint: Path | None = typer.Option(None, help="Evaluate this checkpoint file instead."),
@@ -113,30 +89,20 @@ def evaluate(
 
     Example: rmi eval quickstart/rmi --split test
     """
-    database = open_db(db)
-    target = lookup.evaluation_target(database, runs, run, checkpoint)
-    # torch loads in seconds: only once the arguments are known to be good.
-    from rmi_cli.engine import evaluate_run
-
-    result = evaluate_run(
-        target.config,
-        checkpoint=target.checkpoint,
+    outcome = runner.evaluate(
+        open_db(db),
+        run=run,
+        checkpoint=checkpoint,
         split=split,
-        workdir=target.workdir,
-        save_probs=save_probs,
         max_images=max_images,
+        save_probs=save_probs,
+        runs_dir=runs,
     )
-    views.print_scores(result, target.label)
-    if max_images is not None:
-        # A subset's scores must not replace the run's evaluation of the whole split.
-        info(f"not stored: --max-images {max_images} evaluates part of the split")
-    elif target.run_id is not None:
-        store_evaluation(database, target.run_id, result)
-    else:
-        info(f"not stored: {target.not_stored}")
+    views.print_scores(outcome.result, outcome.label)
+    if not outcome.stored:
+        info(f"not stored: {outcome.not_stored}")
 
 
-@app.command()
 def crf(
     run: str = typer.Option(..., "--run", "-r", help="A CE run: name, experiment/name or hash."),
     iters: str = typer.Option("1,5,10", help="Mean-field iteration counts, e.g. 1,5,10."),
@@ -151,11 +117,8 @@ def crf(
 
     Example: rmi crf --run camvid-table4/ce-deeplabv3-s0 --iters 1,5,10 --workers 16
     """
+    counts = parse_ints(iters, "--iters")
     database = open_db(db, create=False)
-    params = CRFConfig(iters=parse_ints(iters, "--iters"))
-    job = lookup.queue_crf(database, run, params, split)
-    if job.status == "done":
-        info(f"CRF {', '.join(map(str, params.iters))} on {run} is already stored; see rmi table")
-        return
-    options = worker_options(database, runs, crf_workers=workers)
-    exit_for(drain(database, options, run_ids=[job.run_id]))
+    outcome = runner.crf(database, run, iters=counts, split=split, workers=workers, runs_dir=runs)
+    if outcome.report is not None:
+        outcome.report.check()

@@ -24,10 +24,11 @@ import numpy as np
 from rmi_cli.config import CRFConfig, DataConfig
 from rmi_cli.crf.cache import CRFCache, ImageResult, probs_stamp
 from rmi_cli.crf.inference import iteration_counts, load_pydensecrf
-from rmi_cli.crf.worker import CRFJob, CRFWorker, init_pool_worker, run_pool_task
+from rmi_cli.crf.per_image import CRFJob, CRFWorker, init_pool_worker, run_pool_task
 from rmi_cli.engine.progress import TrainProgress
 from rmi_cli.errors import DataError, Interrupted
 from rmi_cli.records import CRFResult, Fingerprint
+from rmi_cli.run_folder import probs_index
 from rmi_cli.system import usable_cores
 
 _POLL_S = 0.25  # how often the parent checks `should_stop` while the pool works
@@ -83,7 +84,7 @@ def run_crf(
 
 
 def _read_index(probs_dir: Path, split: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    path = probs_dir / "index.json"
+    path = probs_index(probs_dir)
     if not path.is_file():
         raise DataError(
             f"{path} not found: no saved probabilities there; run `rmi eval` with saved "
@@ -116,7 +117,7 @@ def _check_index(
     dataset_size: int,
     where: str,
 ) -> None:
-    index = probs_dir / "index.json"
+    index = probs_index(probs_dir)
     if len(class_names) != len(dataset_classes):
         raise DataError(
             f"{index}: the probabilities have {len(class_names)} classes but {where} has "

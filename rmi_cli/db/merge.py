@@ -116,7 +116,7 @@ def _merge_run(session: Session, context: _Context, row: RunRow, report: MergeRe
     if here is None:
         _add_run(session, context, row)
         report.added.append(label)
-    elif row.status != JobStatus.DONE:
+    elif row.status != "done":
         report.unchanged.append(label)  # nothing finished to bring
     elif here.status == JobStatus.DONE:
         added = _add_missing_results(session, context, here, row)
@@ -140,7 +140,7 @@ def _add_run(session: Session, context: _Context, row: RunRow) -> None:
                 f"run {context.label(row.config_hash)} needs run {row.depends_on}, which is "
                 f"neither in the file nor in the database; export the file again"
             )
-    running = row.status == JobStatus.RUNNING  # a lease from another database means nothing
+    running = row.status == "running"  # a lease from another database means nothing
     run = Run(
         **row.model_dump(include=_RUN_COLUMNS),
         depends_on_id=depends_on_id,

@@ -27,6 +27,7 @@ from rmi_cli.engine.schedule import schedule_from_config
 from rmi_cli.errors import Interrupted, RunFailed
 from rmi_cli.losses import LOCAL, BatchShare
 from rmi_cli.records import TrainMetrics, TrainResult
+from rmi_cli.run_folder import RunFolder
 
 
 @dataclass
@@ -185,7 +186,7 @@ def result(
 ) -> TrainResult:
     final = ckpt.checkpoint_dir(run.workdir) / f"iter-{state.iteration}.pt"
     if not final.is_file():
-        final = ckpt.checkpoint_dir(run.workdir) / ckpt.LAST_NAME
+        final = RunFolder(run.workdir).last_checkpoint
     return TrainResult(
         checkpoint=str(final),
         iterations=state.iteration,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -29,6 +29,8 @@ from torch import nn
 
 from rmi_cli.errors import ConfigError
 from rmi_cli.losses import BatchShare
+
+M = TypeVar("M", bound=nn.Module)
 
 # Followers wait for rank 0's next job on the control group for as long as a job can take.
 CONTROL_TIMEOUT = timedelta(days=7)
@@ -135,20 +137,21 @@ def check_batch(batch_size: int, world_size: int) -> int:
     return per_rank
 
 
-def wrap_model(model: nn.Module, ranks: Ranks) -> tuple[nn.Module, nn.Module]:
+def wrap_model(model: M, ranks: Ranks) -> tuple[M, nn.Module]:
     """(the module whose weights are saved, the DDP module that trains it). BatchNorm becomes
-    synchronised first, so that the optimiser and DDP see the final modules."""
+    synchronised first (in place: the converters replace the BatchNorm children and return the
+    same top-level module), so that the optimiser and DDP see the final modules."""
     from torch.nn.parallel import DistributedDataParallel
 
     from rmi_cli.engine.syncbn import GlooSyncBatchNorm
 
     if ranks.device.type == "cuda":
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        ddp = DistributedDataParallel(model, device_ids=[ranks.device.index])
+        converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     else:
-        model = GlooSyncBatchNorm.convert(model)
-        ddp = DistributedDataParallel(model)
-    return model, ddp
+        converted = GlooSyncBatchNorm.convert(model)
+    assert converted is model, "a model that is itself a BatchNorm layer"
+    device_ids = [ranks.device.index] if ranks.device.type == "cuda" else None
+    return model, DistributedDataParallel(model, device_ids=device_ids)
 
 
 def resolve_rank_device(spec: str, ranks: Ranks) -> torch.device:

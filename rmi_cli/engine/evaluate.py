@@ -35,6 +35,7 @@ from rmi_cli.engine.timing import (
 from rmi_cli.metrics import ConfusionMatrix, scores_from_confusion
 from rmi_cli.models import SegmentationModel, build_model
 from rmi_cli.records import EvalResult, InferenceTiming
+from rmi_cli.run_folder import RunFolder, probs_index
 
 
 @dataclass
@@ -104,7 +105,7 @@ def evaluate_run(
             precision=resolve_precision(config.train.precision, device),
             channels_last=config.train.channels_last,
             confusion=ConfusionMatrix(info.num_classes, device=device),
-            probs_dir=Path(workdir) / "probs" / split if keep_probs else None,
+            probs_dir=RunFolder(Path(workdir)).probs(split) if keep_probs else None,
         )
         total = len(dataset) if limit is None else min(limit, len(dataset))
         samples = itertools.islice(iter_eval(dataset, config.data, device=device), total)
@@ -128,7 +129,7 @@ def evaluate_run(
 def _write_index(directory: Path, names: list[str], info: DatasetInfo, split: str) -> None:
     """What the CRF step needs to read the saved probabilities back, written last."""
     atomic_write_json(
-        directory / "index.json",
+        probs_index(directory),
         {
             "names": names,
             "class_names": list(info.class_names),

@@ -51,6 +51,7 @@ from rmi_cli.errors import CheckpointError
 from rmi_cli.losses import LOCAL, build_loss
 from rmi_cli.models import build_model
 from rmi_cli.records import TrainMetrics, TrainResult
+from rmi_cli.run_folder import RunFolder
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
@@ -75,7 +76,7 @@ def train_run(
         run = build_run(config, Path(workdir), device, ranks=ranks)
         state, rng_state = _resume(run)
         if run.is_lead:
-            atomic_write_json(run.workdir / "config.json", config.to_json_dict())
+            atomic_write_json(RunFolder(run.workdir).config_file, config.to_json_dict())
         if state.iteration >= config.train.iterations:
             return result(run, state, train_time_s=0.0, images_per_s=0.0, peak_mb=None)
         stream = build_train_stream(

@@ -9,6 +9,7 @@ from rmi_cli.report.frames import class_iou_frame, class_names, select_split
 from rmi_cli.report.methods import (
     MIOU,
     Records,
+    Runs,
     delta_columns,
     experiment_name,
     leading_columns,
@@ -61,7 +62,7 @@ def _zero_union_note(frame: pd.DataFrame, keys: list[str]) -> list[str]:
 def per_class_table(
     records: Records,
     *,
-    runs: Records = (),
+    runs: Runs = (),
     split: str | None = None,
     baseline: str = "CE",
     reference: bool = False,

@@ -17,6 +17,7 @@ from rmi_cli.config import CRFConfig, DataConfig
 from rmi_cli.crf.cache import CRFCache, ImageResult, probs_stamp
 from rmi_cli.crf.inference import crf_steps
 from rmi_cli.errors import DataError
+from rmi_cli.run_folder import probs_index
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class CRFWorker:
         sample = self.dataset[index]
         if sample.name != name:
             raise DataError(
-                f"{job.probs_dir / 'index.json'} lists {name!r} as image {index} of split "
+                f"{probs_index(job.probs_dir)} lists {name!r} as image {index} of split "
                 f"{job.split!r}, but the dataset has {sample.name!r} there: the probabilities "
                 f"belong to another dataset or split; save them again with `rmi eval`"
             )

@@ -1,15 +1,18 @@
-"""Commands under torchrun: join the data-parallel group, let rank 0 lead and the others follow,
+"""Data-parallel processes: join the group torchrun started (rank 0 leads, the others follow)
 and leave cleanly; and `--gpus` / `--gpus-per-job`, which start torchrun themselves."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rmi_cli.cli.jobs import RanksLost
+from rmi_cli import db as store
 from rmi_cli.errors import Interrupted, RunFailed, UserError
 from rmi_cli.launch import launched_by_torchrun, run_torchrun
+from rmi_cli.run_folder import runs_root
+from rmi_cli.runner.jobs import RanksLost
 
 if TYPE_CHECKING:
     from rmi_cli.engine.distributed import Ranks
@@ -63,6 +66,28 @@ def check_divides(batch_size: int, processes: int, what: str) -> None:
             f"processes; use a batch that is a multiple of {processes} "
             f"(--set train.batch_size=...) or a number of GPUs that divides {batch_size}"
         )
+
+
+def worker_args(
+    database: store.Database,
+    db: str | None,
+    runs_dir: Path | None,
+    *,
+    experiment: str | None,
+    max_jobs: int | None,
+    wait: bool,
+    lease_s: float,
+    crf_workers: int | None,
+) -> list[str]:
+    """`rmi worker` arguments for the processes torchrun starts (`db`: the user's own --db text,
+    a URL keeps its password; without it they resolve $RMI_DB or ./rmi.db as this one did)."""
+    args = ["worker", "--lease", str(lease_s)]
+    args += ["--runs-dir", str(runs_root(runs_dir, database.path))]
+    args += ["-e", experiment] if experiment else []
+    args += ["--max-jobs", str(max_jobs)] if max_jobs else []
+    args += ["--wait"] if wait else []
+    args += ["--crf-workers", str(crf_workers)] if crf_workers else []
+    return args + (["--db", db] if db else [])
 
 
 def relaunch(processes: int, rmi_args: Sequence[str], gpus: str | None) -> None:
