@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-COMMANDS = ["ablate", "crf", "db", "demo", "eval", "status", "table", "train", "worker"]
+COMMANDS = ["ablate", "crf", "db", "demo", "eval", "status", "submit", "table", "train", "worker"]
 
 
 def _help_commands(first_import: str) -> list[str]:
