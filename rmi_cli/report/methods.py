@@ -8,6 +8,7 @@ import pandas as pd
 
 from rmi_cli.report import notes
 from rmi_cli.report.frames import (
+    FROM_SCRATCH,
     resolve_split,
     scores_frame,
     select_split,
@@ -21,7 +22,7 @@ from rmi_cli.stored import EvaluationRecord, RunRecord
 
 Records = Sequence[EvaluationRecord]
 Runs = Sequence[RunRecord]
-METHOD_VALUES = ["miou", "total_ms", "crf_ms", "inference_ms", "eval_memory_mb"]
+METHOD_VALUES = ["miou", "miou_named", "total_ms", "crf_ms", "inference_ms", "eval_memory_mb"]
 GROUP = Column("group", "Group", "label")
 METHOD = Column("label", "Method", "label")
 SEEDS = Column("n", "n", "number", decimals=0)
@@ -87,6 +88,25 @@ def method_rows(
     return frame, setting
 
 
+def miou_columns(scores: pd.DataFrame, frame: pd.DataFrame) -> list[Column]:
+    """The mIoU column, whose header says over how many classes it is, and beside it the mean
+    over the named classes when the void was scored as a class."""
+    counts = sorted({int(n) for n in scores.loc[scores["evaluated"], "scored_classes"].dropna()})
+    over = f", {counts[0]} classes" if len(counts) == 1 else ""
+    columns = [Column("miou", f"mIoU (%{over})", better="max")]
+    if "miou_named" in frame and frame["miou_named"].notna().any():
+        named = f", {counts[0] - 1} named" if len(counts) == 1 else ", named classes"
+        columns.append(Column("miou_named", f"mIoU (%{named})", better="max"))
+    return columns
+
+
+def mark_from_scratch(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every row of ours trained from scratch says so in its label (its group says it too)."""
+    scratch = frame["from_scratch"].fillna(False).astype(bool)
+    frame.loc[scratch, "label"] = frame.loc[scratch, "label"] + f" ({FROM_SCRATCH})"
+    return frame
+
+
 def leading_columns(setting: Column | None) -> list[Column]:
     return [GROUP, METHOD, *([setting] if setting else []), SEEDS]
 
@@ -111,17 +131,19 @@ def methods_table(
     experiment's runs) lets the notes name runs with no result yet."""
     everything, scores, chosen = prepared(records, runs, split)
     frame, setting = method_rows(scores, everything, METHOD_VALUES)
+    frame = mark_from_scratch(frame)
     extra: list[str] = []
     if reference:
         frame, extra = with_reference(frame, scores, kinds={"methods", "per-class"}, split=chosen)
     has_delta = add_delta(frame, value="miou", baseline=baseline)
     frame["is_crf"] = frame["postprocess"] != "none"
     crf = bool(frame["is_crf"].any())
+    mious = miou_columns(scores, frame)
     columns = [
         *leading_columns(setting),
         TIME,
         *([CRF_TIME] if crf else []),
-        MIOU,
+        *mious,
         *delta_columns(baseline, has_delta),
         *([MEMORY] if memory else []),
     ]
@@ -129,8 +151,11 @@ def methods_table(
         notes.SEEDS + " Times and memory: the mean over seeds (CSV/JSON carry the std).",
         *notes.timing_notes(scores, crf=crf),
         *([notes.memory_note(scores)] if memory else []),
+        *notes.miou_notes(scores, named=len(mious) > 1),
         notes.delta_note(baseline, has_delta),
         notes.best_note(),
+        notes.CHECKPOINT,
+        *notes.scratch_notes(frame),
         *notes.missing_notes(frame, scores),
         *extra,
     ]

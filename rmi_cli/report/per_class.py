@@ -7,13 +7,14 @@ import pandas as pd
 from rmi_cli.report import notes
 from rmi_cli.report.frames import class_iou_frame, class_names, select_split
 from rmi_cli.report.methods import (
-    MIOU,
     Records,
     Runs,
     delta_columns,
     experiment_name,
     leading_columns,
+    mark_from_scratch,
     method_rows,
+    miou_columns,
     prepared,
 )
 from rmi_cli.report.paper import with_reference
@@ -77,19 +78,21 @@ def per_class_table(
     everything, names = with_class_columns(everything, records)
     scores = select_split(everything, chosen)
     keys = [f"iou.{name}" for name in names]
-    frame, setting = method_rows(scores, everything, ["miou", *keys])
+    frame, setting = method_rows(scores, everything, ["miou", "miou_named", *keys])
     if best_crf:
         frame = best_of_crf(frame)
+    frame = mark_from_scratch(frame)
     extra: list[str] = []
     if reference:
         frame, extra = with_reference(
             frame, scores, kinds={"per-class"}, split=chosen, classes=names
         )
     has_delta = add_delta(frame, value="miou", baseline=baseline)
+    mious = miou_columns(scores, frame)
     columns = [
         *leading_columns(setting),
         *(Column(k, k.removeprefix("iou."), better="max", show_std=class_std) for k in keys),
-        MIOU,
+        *mious,
         *delta_columns(baseline, has_delta),
     ]
     return ReportTable(
@@ -100,8 +103,11 @@ def per_class_table(
         best=best_cells(frame, columns, "group"),
         notes=(
             *_first_notes(frame, best_crf=best_crf, class_std=class_std),
+            *notes.miou_notes(scores, named=len(mious) > 1),
             notes.delta_note(baseline, has_delta),
             notes.best_note(),
+            notes.CHECKPOINT,
+            *notes.scratch_notes(frame),
             *_zero_union_note(frame, keys),
             *notes.missing_notes(frame, scores),
             *extra,

@@ -46,7 +46,8 @@ from rmi_cli.runner.foreground import (
 )
 from rmi_cli.runner.jobs import WorkerOptions
 from rmi_cli.runner.lookup import find_run, plan_experiment, single_run_plan
-from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.plan_settings import PlanSetting, SettingValue
+from rmi_cli.runner.preflight import check_datasets, check_weights, weights_warnings
 from rmi_cli.runner.ranks import (
     check_divides,
     data_parallel,
@@ -73,13 +74,16 @@ __all__ = [
     "Enqueued",
     "EvaluationOutcome",
     "PlanEstimate",
+    "PlanSetting",
     "QueueStatus",
+    "SettingValue",
     "SubmitOutcome",
     "TrainOutcome",
     "WorkerOptions",
     "ablate",
     "check_datasets",
     "check_divides",
+    "check_weights",
     "crf",
     "data_parallel",
     "demo",
@@ -104,6 +108,7 @@ __all__ = [
     "submit_workers",
     "tables",
     "train",
+    "weights_warnings",
     "worker_args",
     "worker_options",
 ]
