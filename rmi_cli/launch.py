@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -69,14 +68,6 @@ def scheduler_job() -> str | None:
     if env.get("SUBMITIT_LOCAL_JOB_ID"):
         return f"local:{env['SUBMITIT_LOCAL_JOB_ID']}"
     return None
-
-
-def worker_name() -> str:
-    """This process's name on the queue: "host:pid", and "@slurm:JOB" inside a batch job (so
-    `rmi status` shows which Slurm job holds which run)."""
-    name = f"{socket.gethostname()}:{os.getpid()}"
-    job = scheduler_job()
-    return f"{name}@{job}" if job else name
 
 
 @dataclass(frozen=True)

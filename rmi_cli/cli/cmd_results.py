@@ -11,6 +11,7 @@ from rmi_cli import runner
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.options import DbOption, FormatOption, open_db
 from rmi_cli.cli.table_views import print_tables
+from rmi_cli.report.kinds import Format, TableKind
 
 
 def register(app: typer.Typer) -> None:
@@ -28,10 +29,14 @@ def register(app: typer.Typer) -> None:
 
 def table(
     experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name."),
-    kind: str | None = typer.Option(
-        None, "--kind", "-k", help="methods (Table 1), per-class (Tables 2/4), ablation (Table 3)."
+    kind: TableKind | None = typer.Option(
+        None,
+        "--kind",
+        "-k",
+        help="methods (Table 1), per-class (Tables 2/4), ablation (Table 3).",
+        show_default=False,
     ),
-    fmt: str = FormatOption,
+    fmt: Format = FormatOption,
     reference: bool = typer.Option(False, "--reference", help="Add the paper's numbers."),
     baseline: str | None = typer.Option(
         None, help="The method the delta column compares with (default: CE)."

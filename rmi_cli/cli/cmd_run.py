@@ -9,7 +9,14 @@ import typer
 from rmi_cli import runner
 from rmi_cli.cli import views
 from rmi_cli.cli.console import info
-from rmi_cli.cli.options import DbOption, RunsDirOption, SetOption, open_db, parse_ints
+from rmi_cli.cli.options import (
+    DbOption,
+    RunsDirOption,
+    SetOption,
+    WaitOption,
+    open_db,
+    parse_ints,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +35,7 @@ def train(
     gpus: str | None = typer.Option(
         None, "--gpus", help="Data-parallel on these GPUs (starts torchrun): --gpus 0,1,2,3."
     ),
+    wait: bool = WaitOption,
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
@@ -48,11 +56,11 @@ def train(
         if gpus is not None and ranks is None:
             devices = runner.parse_gpus(gpus)
             runner.check_divides(plan.runs[0].config.train.batch_size, len(devices), "--gpus")
-            args = _train_args(manifest, experiment, run, overrides, db, runs)
+            args = _train_args(manifest, experiment, run, overrides, db, runs, wait)
             runner.relaunch(len(devices), args, ",".join(devices))
             return
         # The target, not an open database: bad data must not create one (the runner checks).
-        outcome = runner.train(db, plan, runs_dir=runs, ranks=ranks)
+        outcome = runner.train(db, plan, runs_dir=runs, wait=wait, ranks=ranks)
         if outcome.report is not None:
             outcome.report.check()
 
@@ -64,6 +72,7 @@ def _train_args(
     overrides: list[str] | None,
     db: str | None,
     runs: Path | None,
+    wait: bool,
 ) -> list[str]:
     """This `rmi train` command again, without --gpus (for the processes torchrun starts)."""
     args = ["train", *([str(manifest)] if manifest else [])]
@@ -72,6 +81,7 @@ def _train_args(
     for override in overrides or []:
         args += ["--set", override]
     args += ["--db", db] if db else []
+    args += ["--wait"] if wait else []
     return args + (["--runs-dir", str(runs)] if runs else [])
 
 
@@ -81,6 +91,7 @@ def evaluate(
     split: str | None = typer.Option(None, help="Split (default: the run's eval split)."),
     max_images: int | None = typer.Option(None, min=1, help="Only the first N images."),
     save_probs: bool = typer.Option(False, help="Keep float32 probabilities for `rmi crf`."),
+    wait: bool = WaitOption,
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
@@ -97,6 +108,7 @@ def evaluate(
         max_images=max_images,
         save_probs=save_probs,
         runs_dir=runs,
+        wait=wait,
     )
     views.print_scores(outcome.result, outcome.label)
     if not outcome.stored:
@@ -108,6 +120,7 @@ def crf(
     iters: str = typer.Option("1,5,10", help="Mean-field iteration counts, e.g. 1,5,10."),
     workers: int | None = typer.Option(None, min=1, help="Processes (default: all cores)."),
     split: str | None = typer.Option(None, help="Split (default: the run's eval split)."),
+    wait: bool = WaitOption,
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
@@ -119,6 +132,8 @@ def crf(
     """
     counts = parse_ints(iters, "--iters")
     database = open_db(db, create=False)
-    outcome = runner.crf(database, run, iters=counts, split=split, workers=workers, runs_dir=runs)
+    outcome = runner.crf(
+        database, run, iters=counts, split=split, workers=workers, runs_dir=runs, wait=wait
+    )
     if outcome.report is not None:
         outcome.report.check()

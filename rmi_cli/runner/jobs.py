@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from rmi_cli import db as store
 from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import ConfigError, Interrupted, RunFailed, UserError
-from rmi_cli.launch import worker_name as _worker_name
 from rmi_cli.records import EvalResult, TrainMetrics, TrainResult
 from rmi_cli.run_folder import RunFolder, probs_index
 
@@ -47,17 +46,12 @@ class RanksLost(RunFailed):
 class WorkerOptions:
     """How this process runs jobs."""
 
-    worker: str  # "host:pid", unique per process
+    worker: str  # "host:pid:start:ns" (runner.holders), unique per process
     runs_root: Path  # run folders: <runs_root>/<config hash>/ (rmi_cli.run_folder)
     lease_s: float = store.DEFAULT_LEASE_S
     progress: bool = True
     crf_workers: int | None = None  # CRF processes; None: all cores
     ranks: Ranks | None = None  # rank 0 of a torchrun group: train jobs run on every rank
-
-
-def worker_name() -> str:
-    """This process's name on the queue ("host:pid", with "@slurm:JOB" inside a Slurm job)."""
-    return _worker_name()
 
 
 def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:
