@@ -61,7 +61,9 @@ class TrainResult:
     peak_train_memory_mb: float | None  # torch.cuda.max_memory_allocated; None on the CPU
     rmi_fallbacks: int
     resumed_from: int | None  # iteration the run resumed from, None for a fresh start
-    fingerprint: Fingerprint
+    fingerprint: Fingerprint  # rank 0's machine when several processes trained
+    world_size: int = 1  # data-parallel processes (torchrun); 1 for one process
+    batch_per_rank: int | None = None  # each process's share of train.batch_size
 
 
 @dataclass(frozen=True)

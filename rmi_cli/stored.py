@@ -117,3 +117,5 @@ class ThroughputRecord:
     peak_train_memory_mb: float | None
     device: str | None
     resumed_from: int | None
+    world_size: int = 1  # data-parallel processes that trained it
+    batch_per_rank: int | None = None  # each one's share of train.batch_size

@@ -169,9 +169,19 @@ def throughput_rows(db: Database) -> list[ThroughputRecord]:
                 peak_train_memory_mb=summary.peak_train_memory_mb,
                 device=device,
                 resumed_from=summary.resumed_from,
+                world_size=summary.world_size,
+                batch_per_rank=_batch_per_rank(summary, config),
             )
             for summary, config_hash, config, device in session.execute(stmt)
         ]
+
+
+def _batch_per_rank(summary: TrainSummary, config: dict[str, Any]) -> int | None:
+    """Stored since revision 0003; before it every run trained in one process."""
+    if summary.batch_per_rank is not None:
+        return summary.batch_per_rank
+    batch = (config.get("train") or {}).get("batch_size")
+    return batch // summary.world_size if isinstance(batch, int) else None
 
 
 def _experiment_id(session: Session, db: Database, name: str) -> int:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -214,6 +215,9 @@ class TrainSummary(Base):
     resumed_from: Mapped[int | None]
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Data-parallel processes (revision 0003); NULL batch_per_rank: trained before it, 1 process.
+    world_size: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    batch_per_rank: Mapped[int | None]
 
 
 class Evaluation(Base):

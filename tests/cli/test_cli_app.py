@@ -7,7 +7,19 @@ import os
 import subprocess
 import sys
 
-COMMANDS = ["ablate", "crf", "db", "demo", "eval", "init", "status", "table", "train", "worker"]
+COMMANDS = [
+    "ablate",
+    "crf",
+    "db",
+    "demo",
+    "eval",
+    "init",
+    "status",
+    "submit",
+    "table",
+    "train",
+    "worker",
+]
 
 
 def _help_commands(first_import: str) -> list[str]:

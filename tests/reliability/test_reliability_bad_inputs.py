@@ -14,6 +14,7 @@ them (tests/reliability/test_reliability_docs.py keeps the counts true).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -114,6 +115,13 @@ CLASSES = {
               "a missing root, an empty split list, duplicate or empty class names, an unknown "
               "split for the CRF, a weights variable unset here; a --runs-dir that is a file, "
               "under a file, on /proc, or read-only (ablate, worker, train, crf)"),
+    "merge": ("Results files that cannot be merged or exported",
+              "invalid JSON, not a results file, a newer version, a missing field or file, a run "
+              "name whose configuration changed, a missing dependency; an unknown experiment to "
+              "export"),
+    "submit": ("Cluster submissions that cannot run",
+               "an SQLite database (jobs on other nodes need a server), no partition, a time "
+               "limit Slurm does not read, a batch that does not divide among the GPUs"),
     "state": ("Commands on runs in the wrong state",
               "rmi crf on a run that is queued or failed (it queued a job that waited or failed "
               "without a word), rmi train on a run a live worker holds"),
@@ -121,6 +129,16 @@ CLASSES = {
             "unknown options and commands, malformed lists (1,x, 0, 1,,5, 0,,1), unknown formats "
             "and baselines, missing or contradictory arguments"),
 }  # fmt: skip
+# Prefixes counted in another prefix's class.
+ALIASES = {"export": "merge"}
+
+
+def case_class(case_id: str) -> str:
+    """The CLASSES key of a case, by the prefix of its id."""
+    prefix = case_id.split("-")[0]
+    return ALIASES.get(prefix, prefix)
+
+
 JOB_CLASS = (
     "Bad data met by a running job",
     "a job on another machine meets it: failed at once with the error stored, not retried, "
@@ -131,6 +149,8 @@ R = {"files": {"m.yaml": GOOD}}  # the good manifest, for cases about something 
 DAMAGED_PAGE = ("rmi.db: the database file is damaged (database disk image is malformed)",
                 "rmi db upgrade keeps rmi.db.bak-* beside it; none here",
                 "sqlite3 @PATH@ .recover | sqlite3 @FOLDER@/rmi-recovered.db")  # fmt: skip
+MERGE = ("db", "merge", "r.json", "--db", "@DB@")
+SUBMIT = ("submit", "m.yaml", "-e", "tiny", "--db", "@DB@")
 EVAL = ("eval", "--checkpoint", "ck/checkpoints/last.pt", "--db", "@DB@")  # see _checkpoint
 
 CASES = [
@@ -292,6 +312,38 @@ CASES = [
     Case("db-read-only-folder", ablate(),
          ("the folder", "locked is not writable", "rmi.db-wal"),
          db="locked/rmi.db", setup="read_only_folder", no_file_caps=True, **R),
+    # --- results files (rmi db export / merge) ------------------------------------------------
+    Case("merge-invalid-json", MERGE, ("r.json", "invalid JSON at line 1", "rmi db export"),
+         files={"r.json": '{"format": "rmi-results", '}),
+    Case("merge-not-a-results-file", MERGE,
+         ("r.json: not a results file", '"format": "rmi-results"', "found None"),
+         files={"r.json": '{"runs": []}'}),
+    Case("merge-newer-version", MERGE, ("results file version 9", "reads version 1"),
+         files={"r.json": '{"format": "rmi-results", "version": 9}'}),
+    Case("merge-missing-field", MERGE, ("r.json: field exported_at", "Field required"),
+         files={"r.json": '{"format": "rmi-results", "version": 1}'}),
+    Case("merge-missing-file", MERGE, ("r.json: cannot read the results file", "No such file")),
+    Case("merge-run-name-conflict", MERGE,
+         ("run tiny/ce is configuration", "here (its configuration changed", "nothing was merged"),
+         setup="conflicting_results"),
+    Case("merge-missing-dependency", MERGE,
+         ("run other/ce+crf needs run", "neither in the file nor in the database",
+          "nothing was merged"), setup="results_without_dependency"),
+    Case("export-unknown-experiment",
+         ("db", "export", "-e", "nope", "-o", "x.json", "--db", "@DB@"),
+         ("no experiment 'nope' to export", "it has: tiny")),
+    # --- many GPUs, many machines -------------------------------------------------------------
+    Case("submit-sqlite-database", (*SUBMIT, "--slurm-partition", "gpu"),
+         ("--db is the SQLite file", "need a database server", "postgresql://"), **R),
+    Case("submit-no-partition", SUBMIT, ("give --slurm-partition P", "--local"), **R),
+    Case("submit-bad-time", (*SUBMIT, "--slurm-partition", "gpu", "--time", "soon"),
+         ("--time: expected a Slurm time limit", "2-00:00:00", "'soon'"), **R),
+    Case("submit-batch-does-not-divide",
+         ("submit", "m.yaml", "-e", "tiny", "--slurm-partition", "gpu", "--gpus-per-job", "4",
+          "--db", "postgresql://nobody@127.0.0.1:1/never-reached"),
+         ("run ce: train.batch_size 2 does not divide among 4 processes",), **R),
+    Case("cli-train-bad-gpu-list", ("train", "m.yaml", "-e", "tiny", "--run", "ce", "--gpus", "0,x",
+         "--db", "@DB@"), ("--gpus: expected distinct GPU numbers", "'0,x'"), **R),
     # --- data this machine cannot read, for runs that would start here -----------------------
     Case("local-workers-empty-eval-split", local(),
          ("split list", "data/val.txt lists no images", "one image name per line"),
@@ -357,7 +409,10 @@ CASES = [
     Case("cli-iters-empty-item", ("crf", "--run", "tiny/ce", "--iters", "1,,5", "--db", "@DB@"),
          ("--iters", "comma-separated list such as 1,5,10", "found '1,,5' (an empty item)")),
     Case("cli-gpus-empty-item", ablate("--gpus", "0,,1"),
-         ("--gpus", "comma-separated list such as 0,1,2,3", "found '0,,1' (an empty item)"), **R),
+         ("--gpus: expected distinct GPU numbers", "found '0,,1' (an empty item)"), **R),
+    Case("cli-train-gpus-empty-item", ("train", "m.yaml", "-e", "tiny", "--gpus", "0,,1",
+                                       "--db", "@DB@"),
+         ("--gpus: expected distinct GPU numbers", "found '0,,1' (an empty item)"), **R),
     Case("cli-bad-status-format", ("status", "--format", "xml", "--db", "@DB@"),
          ("--format", "'xml' is not one of 'rich', 'csv', 'json'", "rmi --help")),
     Case("cli-bad-table-format", ("table", "-e", "tiny", "--format", "xml", "--db", "@DB@"),
@@ -566,9 +621,48 @@ def read_only_folder(root: Path) -> None:
     (root / "locked").chmod(0o555)
 
 
+def _results_file(root: Path, name: str, specs: list[Any]) -> dict[str, Any]:
+    """A results file of experiment `name` with `specs` queued, as JSON."""
+    from rmi_cli.db import enqueue_experiment, open_database
+    from rmi_cli.db.export import export_experiment
+
+    with open_database(str(root / "other.db")) as db:
+        enqueue_experiment(db, name, specs)
+        return export_experiment(db, name).model_dump(mode="json")
+
+
+def _train_spec(name: str, seed: int) -> Any:
+    from rmi_cli.config import RunConfig, TrainConfig
+    from rmi_cli.db import JobSpec
+
+    config = RunConfig(train=TrainConfig(iterations=3), seed=seed)
+    return JobSpec("train", config.to_json_dict(), config.canonical_hash(), name=name)
+
+
+def conflicting_results(root: Path) -> None:
+    """Experiment tiny, whose run ce is another configuration than the database's."""
+    document = _results_file(root, "tiny", [_train_spec("ce", 99)])
+    (root / "r.json").write_text(json.dumps(document))
+
+
+def results_without_dependency(root: Path) -> None:
+    """A CRF step whose train run was cut out of the file (the file's other run merges first)."""
+    from rmi_cli.db import JobSpec
+
+    train, first = _train_spec("ce", 5), _train_spec("a", 6)
+    crf = JobSpec(
+        "crf", {"on": train.config_hash}, "crf-x", name="ce+crf", depends_on=train.config_hash
+    )
+    document = _results_file(root, "other", [first, train, crf])
+    document["runs"] = [run for run in document["runs"] if run["config_hash"] != train.config_hash]
+    (root / "r.json").write_text(json.dumps(document))
+
+
 SETUPS: dict[str, Callable[[Path], None]] = {
     f.__name__: f
     for f in (
+        conflicting_results,
+        results_without_dependency,
         no_class_list,
         no_split_list,
         label_out_of_range,
@@ -627,7 +721,7 @@ def workspace(tmp_path: Path, template_db: Path) -> Iterator[Path]:
 def test_the_corpus_is_large_and_unique() -> None:
     ids = [case.id for case in CASES] + [case.id for case in JOB_CASES]
     assert len(ids) >= 30 and len(set(ids)) == len(ids)
-    unclassified = [case.id for case in CASES if case.id.split("-")[0] not in CLASSES]
+    unclassified = [case.id for case in CASES if case_class(case.id) not in CLASSES]
     assert unclassified == [], "start the id with a prefix of CLASSES (or add a class)"
     assert all(case.setup is None or case.setup in SETUPS for case in [*CASES, *JOB_CASES])
 

@@ -26,10 +26,15 @@ SCENARIOS = {
     "test_reliability_resume.py": "a worker killed mid-training, mid-evaluation, or hung past its "
     "lease: the next worker resumes the run and the result equals an uninterrupted run; a damaged "
     "last.pt: the next worker resumes from the newest readable checkpoint",
+    "test_reliability_ddp.py": "data-parallel training under torchrun (2 CPU processes): a rank "
+    "killed with -9 takes its group down, the job goes back to the queue, and the next group "
+    "resumes it to the uninterrupted loss curve",
     "test_reliability_foreground.py": "rmi train and rmi crf on a run that failed, once the cause "
     "is fixed (a device outside the configuration hash, a damaged image): they run it again",
     "test_reliability_signals.py": "Ctrl-C and SIGTERM: the run is checkpointed and its job given "
     "back, exit 130; the same for `rmi ablate --workers 2` (Ctrl-C, or one worker stopped)",
+    "test_reliability_submit.py": "rmi submit through submitit's local executor against "
+    "PostgreSQL: three jobs drain a 12-run grid exactly once",
     "test_reliability_takeover.py": "rmi train killed with kill -9, then run again: resumed at "
     "once on the same host; a holder that may be alive is named, and --wait waits for it",
     "test_reliability_workers.py": "four workers drain forty runs: each runs exactly once",
@@ -40,9 +45,9 @@ SCENARIOS = {
 
 def corpus_table() -> str:
     sys.path.insert(0, str(HERE))
-    from test_reliability_bad_inputs import CASES, CLASSES, JOB_CASES, JOB_CLASS
+    from test_reliability_bad_inputs import CASES, CLASSES, JOB_CASES, JOB_CLASS, case_class
 
-    counts = Counter(case.id.split("-")[0] for case in CASES)
+    counts = Counter(case_class(case.id) for case in CASES)
     rows = [(*CLASSES[prefix], counts[prefix]) for prefix in CLASSES]
     rows.append((*JOB_CLASS, len(JOB_CASES)))
     lines = [
