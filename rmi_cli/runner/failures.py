@@ -10,6 +10,8 @@ retrying them only repeats the error three times, as the break-test saw.
 
 from __future__ import annotations
 
+import traceback
+
 from rmi_cli.errors import RunFailed, UserError
 
 # RuntimeErrors that come from the machine rather than from the code: CUDA and its libraries,
@@ -52,3 +54,15 @@ def error_summary(error: str | None) -> str:
     if not lines:
         return "no error recorded"
     return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (some carry a traceback in it)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The stored error: the exception and the last frames of its traceback."""
+    frames = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4)
+    return "".join(frames).strip()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import ConfigError, Interrupted, RunFailed, UserError
 from rmi_cli.records import EvalResult, TrainMetrics, TrainResult
 from rmi_cli.run_folder import RunFolder, probs_index
-from rmi_cli.runner.failures import may_pass_on_retry
+from rmi_cli.runner.failures import describe_failure, first_line, may_pass_on_retry
 from rmi_cli.runner.preflight import check_datasets
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: St
                 store.release(db, job.id, options.worker)
             raise
         except RanksLost as exc:
-            cause = f"{exc}\n{_describe(exc.__cause__)}" if exc.__cause__ else str(exc)
+            cause = f"{exc}\n{describe_failure(exc.__cause__)}" if exc.__cause__ else str(exc)
             store.fail(db, job.id, options.worker, cause, retry=True)
             raise
         except (UserError, RunFailed) as exc:
@@ -80,11 +79,11 @@ def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: St
             raise RunFailed(f"run {job.label} failed: {exc}") from None
         except Exception as exc:
             retry = may_pass_on_retry(exc)
-            status = store.fail(db, job.id, options.worker, _describe(exc), retry=retry)
+            status = store.fail(db, job.id, options.worker, describe_failure(exc), retry=retry)
             again = " (queued again)" if status == "queued" else ""
             why = "" if retry else " (not retried: it would fail the same way; a bug to report?)"
             raise RunFailed(
-                f"run {job.label} failed{again}: {type(exc).__name__}: {_first_line(exc)}{why} "
+                f"run {job.label} failed{again}: {type(exc).__name__}: {first_line(exc)}{why} "
                 f"(details: rmi status --run {job.config_hash})"
             ) from exc
     if not store.complete(db, job.id, options.worker):
@@ -236,17 +235,6 @@ def _announce(label: str, evaluation: EvalResult) -> None:
         f"{label}: {evaluation.split} mIoU {100 * evaluation.scores.miou:.2f}, "
         f"pixel accuracy {100 * evaluation.scores.pixel_accuracy:.2f}{speed}"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""
-
-
-def _describe(exc: BaseException) -> str:
-    """The stored error: the exception and the last frames of its traceback."""
-    frames = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4)
-    return "".join(frames).strip()
 
 
 def _unless_taken_over(stop: StopFlag, beat: Heartbeat, label: str) -> StopFlag:
