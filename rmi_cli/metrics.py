@@ -1,8 +1,17 @@
-"""Segmentation metrics: a confusion-matrix accumulator (torch) and scores from it (NumPy).
+"""Segmentation metrics: a confusion-matrix accumulator, per-image counts (torch), and scores
+from summed counts (NumPy).
 
 Rows of every confusion matrix are the ground truth, columns the prediction. Pixels labelled
 `IGNORE_INDEX` or any value >= the number of classes are not counted (recipe section 1.1).
 `scores_from_confusion` is NumPy only, so the CRF step can score its own confusion matrices.
+
+Boundary IoU (Cheng et al., "Boundary IoU: Improving Object-Centric Image Segmentation
+Evaluation", CVPR 2021): per class c, G_d = G_c ∩ band(G_c) and P_d = P_c ∩ band(P_c), where the
+band of a mask is its pixels within distance d of a pixel outside it (the image's outside counts
+as outside, as their zero-padded erosion does; distance is the chessboard distance of d
+iterations of a 3x3 erosion); IoU_c = |G_d ∩ P_d| / |G_d ∪ P_d| summed over the images, d =
+max(1, round(fraction x image diagonal)). Void pixels are outside every class's ground-truth mask
+(so an object's edge against void is an edge) and are not counted, as for the IoU.
 """
 
 from __future__ import annotations
@@ -12,7 +21,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from rmi_cli.iou import class_iou, mean_iou
 from rmi_cli.records import SegmentationScores
 
 
@@ -25,8 +36,9 @@ class ConfusionMatrix:
         self.num_classes = num_classes
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
 
-    def update(self, labels: torch.Tensor, predictions: torch.Tensor) -> None:
-        """Add one batch: `labels` and `predictions` integer tensors of the same shape."""
+    def update(self, labels: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
+        """Add one batch: `labels` and `predictions` integer tensors of the same shape.
+        Returns the batch's own (C, C) matrix."""
         if labels.shape != predictions.shape:
             raise ValueError(
                 f"labels {tuple(labels.shape)} and predictions {tuple(predictions.shape)} "
@@ -38,7 +50,9 @@ class ConfusionMatrix:
         valid = (labels >= 0) & (labels < self.num_classes)
         codes = labels[valid] * self.num_classes + predictions[valid]
         counts = torch.bincount(codes, minlength=self.num_classes**2)
-        self.matrix += counts[: self.num_classes**2].reshape(self.num_classes, self.num_classes)
+        batch = counts[: self.num_classes**2].reshape(self.num_classes, self.num_classes)
+        self.matrix += batch
+        return batch
 
     def reset(self) -> None:
         self.matrix.zero_()
@@ -48,13 +62,63 @@ class ConfusionMatrix:
         return self.matrix.cpu().numpy().astype(np.int64)
 
 
-def scores_from_confusion(confusion: np.ndarray, class_names: Sequence[str]) -> SegmentationScores:
+def boundary_width(height: int, width: int, fraction: float) -> int:
+    """The band width d in pixels: `fraction` of the image diagonal, rounded, at least 1."""
+    return max(1, round(fraction * math.hypot(height, width)))
+
+
+def boundary_band(label_map: torch.Tensor, width: int) -> torch.Tensor:
+    """(H, W) bool: pixels within chessboard distance `width` of a pixel with another value or
+    of the image's edge. For a pixel of class c that is exactly band(G_c) of Cheng et al. (its
+    window is not all c), so one label map gives every class's band at once."""
+    values = label_map.to(torch.float32)[None, None]  # class indices <= 255 are exact
+    padded = F.pad(values, (width, width, width, width), value=-1.0)  # no label is -1
+    size = 2 * width + 1
+    # a square window's max (and min) is a row-window's max of column-window maxima
+    high = F.max_pool2d(F.max_pool2d(padded, (1, size), stride=1), (size, 1), stride=1)
+    low = -F.max_pool2d(F.max_pool2d(-padded, (1, size), stride=1), (size, 1), stride=1)
+    return (high != low)[0, 0]
+
+
+def boundary_counts(
+    labels: torch.Tensor, predictions: torch.Tensor, num_classes: int, width: int
+) -> torch.Tensor:
+    """(2, C) int64: per class |G_d∩P_d| and |G_d∪P_d| of one image's (H, W) label and
+    prediction maps, counted over labelled pixels (void and labels >= C left out)."""
+    labels, predictions = labels.to(torch.int64), predictions.to(torch.int64)
+    valid = (labels >= 0) & (labels < num_classes)
+    in_truth = valid & boundary_band(labels, width)  # pixel in G_d of its label's class
+    in_prediction = valid & boundary_band(predictions, width)  # in P_d of its predicted class
+    both = in_truth & in_prediction & (labels == predictions)
+    truth = torch.bincount(labels[in_truth], minlength=num_classes)[:num_classes]
+    predicted = torch.bincount(predictions[in_prediction], minlength=num_classes)[:num_classes]
+    inter = torch.bincount(labels[both], minlength=num_classes)[:num_classes]
+    return torch.stack([inter, truth + predicted - inter])
+
+
+def iou_from_counts(
+    intersection: np.ndarray, union: np.ndarray
+) -> tuple[tuple[float | None, ...], float]:
+    """Per-class IoU (None: zero union) and their mean over classes with a union, from counts
+    summed over images (C,); the mean is NaN when no class has a union."""
+    per_class = class_iou(intersection, union)
+    iou = tuple(None if math.isnan(v) else float(v) for v in per_class)
+    return iou, float(mean_iou(intersection, union))
+
+
+def scores_from_confusion(
+    confusion: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    boundary: np.ndarray | None = None,
+) -> SegmentationScores:
     """Per-class IoU, mIoU, pixel accuracy and mean accuracy of one confusion matrix.
 
     A class with zero union (never labelled, never predicted) has IoU None and is left out of
     the mIoU; `SegmentationScores.excluded_classes` names those classes. Mean accuracy averages
     over the classes that occur in the ground truth. With no labelled pixel at all the summary
-    numbers are NaN: there is nothing to score.
+    numbers are NaN: there is nothing to score. `boundary` (2, C): the boundary counts summed
+    over the images (rows |G_d∩P_d|, |G_d∪P_d|), which add the boundary IoU.
     """
     confusion = np.asarray(confusion, dtype=np.int64)
     num_classes = len(class_names)
@@ -65,18 +129,19 @@ def scores_from_confusion(confusion: np.ndarray, class_names: Sequence[str]) -> 
     true_positive = np.diag(confusion).astype(np.float64)
     labelled = confusion.sum(axis=1).astype(np.float64)
     predicted = confusion.sum(axis=0).astype(np.float64)
-    union = labelled + predicted - true_positive
-    iou = tuple(
-        float(tp / u) if u > 0 else None for tp, u in zip(true_positive, union, strict=True)
-    )
-    present = [value for value in iou if value is not None]
+    iou, miou = iou_from_counts(true_positive, labelled + predicted - true_positive)
     total = labelled.sum()
     accuracies = [tp / n for tp, n in zip(true_positive, labelled, strict=True) if n > 0]
+    boundary_iou, boundary_miou = (
+        (None, None) if boundary is None else iou_from_counts(boundary[0], boundary[1])
+    )
     return SegmentationScores(
         class_names=tuple(class_names),
         iou=iou,
-        miou=float(np.mean(present)) if present else math.nan,
+        miou=miou,
         pixel_accuracy=float(true_positive.sum() / total) if total > 0 else math.nan,
         mean_accuracy=float(np.mean(accuracies)) if accuracies else math.nan,
         confusion=tuple(tuple(int(v) for v in row) for row in confusion),
+        boundary_iou=boundary_iou,
+        boundary_miou=boundary_miou,
     )

@@ -29,6 +29,7 @@ RULES = {
     # the shared vocabulary imports nothing heavy (pydantic only)
     "rmi_cli.config": SHARED,
     "rmi_cli.records": SHARED,
+    "rmi_cli.iou": SHARED,
     "rmi_cli.errors": SHARED,
     "rmi_cli.constants": SHARED,
     # `rmi --help` and `rmi status` pay for neither torch nor pandas (only `rmi table` draws)

@@ -6,6 +6,7 @@ fractions stay fractions (IoU 0.734, not 73.4), times are milliseconds, memory m
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from rmi_cli.db.database import Database
+from rmi_cli.db.evidence import read_evidence
 from rmi_cli.db.results import NO_POSTPROCESS
 from rmi_cli.db.schema import (
     Environment,
@@ -28,6 +30,7 @@ from rmi_cli.db.schema import (
     utcnow,
 )
 from rmi_cli.errors import DatabaseError
+from rmi_cli.records import Fingerprint
 
 
 def experiment_names(db: Database) -> list[str]:
@@ -49,10 +52,12 @@ def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) 
     order, plain evaluation first, then CRF by iterations. Keys: experiment, run, run_id,
     config_hash, seed, method, group, model, backbone, loss, params, split, postprocess, miou,
     pixel_accuracy, mean_accuracy, num_images, class_iou ({class name: IoU or None}, in class
-    order), inference_median_ms, inference_p90_ms, crf_median_ms, total_median_ms,
-    peak_train_memory_mb, peak_eval_memory_mb, protocol (the InferenceTiming fields or None),
-    device, torch, status. For a CRF job, model/backbone/loss/seed/peak training memory are those
-    of the run it post-processes."""
+    order), boundary_miou and class_boundary_iou (the same for the boundary IoU; None / {} when
+    stored before revision 0003), image_counts (`records.ImageCounts` or None), inference_median_ms,
+    inference_p90_ms, crf_median_ms, total_median_ms, crf_params, peak_train_memory_mb,
+    peak_eval_memory_mb, protocol (the InferenceTiming fields or None), device, torch,
+    environment (the `Fingerprint` fields), evaluated_at, status. For a CRF job,
+    model/backbone/loss/seed/peak training memory are those of the run it post-processes."""
     with db.session() as session:
         experiment_id = _experiment_id(session, db, experiment)
         members = session.execute(
@@ -80,14 +85,16 @@ def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) 
             for evaluation in evaluations[run.id]:
                 environment = environments[evaluation.environment_id]
                 network = networks.get((source.id, evaluation.split))
+                where = f"{db.url}: evaluation {evaluation.id} of run {member.name}"
                 rows.append(
                     _membership_fields(experiment, member, run, source)
-                    | _evaluation_fields(evaluation)
+                    | _evaluation_fields(evaluation, where)
                     | _current_network_time(evaluation, network)
                     | {
                         "peak_train_memory_mb": summary.peak_train_memory_mb if summary else None,
                         "device": environment.device,
                         "torch": environment.torch,
+                        "environment": _environment_fields(environment),
                     }
                 )
         return rows
@@ -201,7 +208,7 @@ def _evaluations(
     stmt = (
         select(Evaluation)
         .where(Evaluation.run_id.in_(sorted(sources)))
-        .options(selectinload(Evaluation.classes))
+        .options(selectinload(Evaluation.classes), selectinload(Evaluation.evidence))
     )
     if split is not None:
         stmt = stmt.where(Evaluation.split == split)
@@ -264,7 +271,13 @@ def _membership_fields(experiment: str, member: Membership, run: Run, source: Ru
     }
 
 
-def _evaluation_fields(evaluation: Evaluation) -> dict:
+def _environment_fields(environment: Environment) -> dict:
+    names = [f.name for f in dataclasses.fields(Fingerprint)]
+    return {name: getattr(environment, name) for name in names}
+
+
+def _evaluation_fields(evaluation: Evaluation, where: str) -> dict:
+    evidence = evaluation.evidence
     return {
         "split": evaluation.split,
         "postprocess": evaluation.postprocess,
@@ -273,6 +286,15 @@ def _evaluation_fields(evaluation: Evaluation) -> dict:
         "mean_accuracy": evaluation.mean_accuracy,
         "num_images": evaluation.num_images,
         "class_iou": {c.class_name: c.iou for c in evaluation.classes},
+        "boundary_miou": evaluation.boundary_miou,
+        "class_boundary_iou": (
+            {c.class_name: c.boundary_iou for c in evaluation.classes}
+            if evaluation.boundary_miou is not None
+            else {}
+        ),
+        "image_counts": None if evidence is None else read_evidence(evidence, where),
+        "crf_params": evaluation.crf_params_json,
+        "evaluated_at": evaluation.created_at,
         "inference_median_ms": evaluation.inference_median_ms,
         "inference_p90_ms": evaluation.inference_p90_ms,
         "crf_median_ms": evaluation.crf_median_ms,

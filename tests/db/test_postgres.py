@@ -5,8 +5,9 @@ The queue and process tests already run on both backends through the `db_url` fi
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from db_samples import eval_result, train_spec
+from db_samples import eval_result, image_counts, train_spec
 from sqlalchemy import MetaData, Table, update
 
 from rmi_cli.db import (
@@ -41,6 +42,9 @@ def test_results_round_trip(pg_database: str) -> None:
         (row,) = evaluation_rows(db, experiment="e")
     assert row["class_iou"] == {"road": 0.5, "sky": None, "car": 0.75}
     assert row["protocol"]["precision"] == "fp32"
+    # the per-image counts' blob is BYTEA here, BLOB on SQLite: the same bytes either way
+    np.testing.assert_array_equal(row["image_counts"].counts, image_counts().counts)
+    assert row["boundary_miou"] == 0.375
 
 
 def test_newer_schema_refused(pg_database: str) -> None:
