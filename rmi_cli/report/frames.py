@@ -2,6 +2,8 @@
 
 `scores_frame`: one row per (run x split x post-processing), scores in percent, times in ms.
 `class_iou_frame`: the same rows in long format, one row per class.
+Both take `metric`: "miou" (the IoU) or "boundary-iou" (the boundary IoU in the same columns, NaN
+for evaluations stored before it was computed); `counts` carries each row's `ImageCounts`.
 A run without any evaluation (queued, running, failed) is a placeholder row whose `miou` is
 None: either in the rows themselves or made by `placeholder_rows` from the experiment's runs
 (`rmi_cli.db.run_rows`). It is kept with `evaluated = False` and an empty split so tables can
@@ -19,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from rmi_cli.errors import UserError
+from rmi_cli.records import IoUMetric
 
 KEY = ["group", "method", "postprocess", "params_key"]
 SCORE_COLUMNS = [
@@ -26,6 +29,7 @@ SCORE_COLUMNS = [
     "method", "loss", "postprocess", "crf_iters", "label", "params", "params_key", "split",
     "evaluated", "miou", "pixel_accuracy", "inference_ms", "inference_p90_ms", "crf_ms",
     "total_ms", "train_memory_mb", "eval_memory_mb", "protocol", "device", "torch", "classes",
+    "counts",
 ]  # fmt: skip
 # `row`: the position of the evaluation row in the input, to join back onto `scores_frame`
 CLASS_COLUMNS = [*KEY, "row", "run", "seed", "split", "class_index", "class_name", "iou"]
@@ -68,11 +72,19 @@ def _total_ms(row: Mapping[str, Any]) -> float:
     return math.nan if parts[0] is None else sum(float(p) for p in parts if p is not None)
 
 
-def _score_record(row: Mapping[str, Any]) -> dict[str, Any]:
+def metric_values(row: Mapping[str, Any], metric: IoUMetric) -> tuple[Any, Mapping[str, Any]]:
+    """(the mean, {class: value}) of `metric` in one evaluation row (fractions or None)."""
+    if metric == "boundary-iou":
+        classes = row.get("class_boundary_iou") or {}
+        return row.get("boundary_miou"), classes or dict.fromkeys(row.get("class_iou") or {})
+    return row.get("miou"), row.get("class_iou") or {}
+
+
+def _score_record(row: Mapping[str, Any], metric: IoUMetric = "miou") -> dict[str, Any]:
     params = dict(row.get("params") or {})
     postprocess = str(row.get("postprocess") or "none")
     method = str(row["method"])
-    class_iou = row.get("class_iou") or {}
+    value, class_iou = metric_values(row, metric)
     return {
         "experiment": row.get("experiment"),
         "run": str(row["run"]),
@@ -92,7 +104,7 @@ def _score_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "params_key": params_key(params),
         "split": str(row.get("split") or ""),
         "evaluated": row.get("miou") is not None,
-        "miou": _percent(row.get("miou")),
+        "miou": _percent(value),
         "pixel_accuracy": _percent(row.get("pixel_accuracy")),
         "inference_ms": _number(row.get("inference_median_ms")),
         "inference_p90_ms": _number(row.get("inference_p90_ms")),
@@ -104,6 +116,7 @@ def _score_record(row: Mapping[str, Any]) -> dict[str, Any]:
         "device": row.get("device"),
         "torch": row.get("torch"),
         "classes": tuple(class_iou),
+        "counts": row.get("image_counts"),
     }
 
 
@@ -139,21 +152,23 @@ def placeholder_rows(
     return placeholders
 
 
-def scores_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+def scores_frame(records: Iterable[Mapping[str, Any]], metric: IoUMetric = "miou") -> pd.DataFrame:
     """One row per evaluation row: scores in % (NaN where missing), times in ms."""
-    data = [_score_record(row) for row in records]
+    data = [_score_record(row, metric) for row in records]
     frame = pd.DataFrame(data, columns=SCORE_COLUMNS)
     return frame.astype({"evaluated": bool})
 
 
-def class_iou_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+def class_iou_frame(
+    records: Iterable[Mapping[str, Any]], metric: IoUMetric = "miou"
+) -> pd.DataFrame:
     """Long format: one row per (evaluation row x class), IoU in % (NaN: zero union)."""
     data: list[dict[str, Any]] = []
     for position, row in enumerate(records):
         if row.get("miou") is None:
             continue
-        base = _score_record(row) | {"row": position}
-        for index, (name, iou) in enumerate((row.get("class_iou") or {}).items()):
+        base = _score_record(row, metric) | {"row": position}
+        for index, (name, iou) in enumerate(metric_values(row, metric)[1].items()):
             data.append(
                 {key: base[key] for key in CLASS_COLUMNS if key in base}
                 | {"class_index": index, "class_name": str(name), "iou": _percent(iou)}

@@ -19,7 +19,10 @@ from rmi_cli.report.render import latex_escape
 
 @pytest.fixture
 def table(voc_rows):
-    return methods_table(voc_rows, title="Table 1: VOC val, 50% of runs & more_notes")
+    # the rows carry no per-image counts; intervals are rendered in test_report_intervals.py
+    return methods_table(
+        voc_rows, title="Table 1: VOC val, 50% of runs & more_notes", intervals=False
+    )
 
 
 def test_markdown_is_a_pipe_table_with_bold_best_and_notes_after(table):
