@@ -10,7 +10,7 @@ from rmi_cli import db as store
 from rmi_cli.cli.app import app
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.options import DbOption, FormatOption, open_db
-from rmi_cli.cli.tables import TableRequest, table_requests, write_atomically
+from rmi_cli.cli.tables import TableRequest, check_metric, table_requests, write_atomically
 from rmi_cli.errors import UserError
 
 db_app = typer.Typer(
@@ -34,18 +34,28 @@ def table(
     rows: str | None = typer.Option(None, help="Ablation: params key down the rows."),
     cols: str | None = typer.Option(None, help="Ablation: params key across the columns."),
     memory: bool = typer.Option(False, "--memory", help="Methods: add peak eval memory."),
+    metric: str = typer.Option(
+        "miou", "--metric", help="miou, or boundary-iou (Boundary IoU, Cheng et al. 2021)."
+    ),
+    intervals: bool = typer.Option(
+        True,
+        "--intervals/--no-intervals",
+        help="Paired bootstrap 95% intervals of each Δ (from the stored per-image counts).",
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file."),
     db: str | None = DbOption,
 ) -> None:
     """Render the paper-style tables of an experiment from the database: mean ± std over seeds,
-    the delta to a baseline, the best value per column in bold, and the measurement protocol
-    beneath every time and memory figure. Without --kind: the tables the experiment's manifest
-    declares (its `tables:` entries), else those its results suggest.
+    the delta to a baseline with its paired bootstrap interval, the best value per column in
+    bold, and the measurement protocol beneath every time and memory figure. Without --kind: the
+    tables the experiment's manifest declares (its `tables:` entries), else those its results
+    suggest.
 
     Example: rmi table -e camvid-table4 --kind per-class --reference --format markdown
     """
     from rmi_cli.report import build_table, render  # pandas: only where a table is drawn
 
+    check_metric(metric)
     database = open_db(db, create=False, read_only=True)
     records = store.evaluation_rows(database, experiment=experiment)
     runs = store.run_rows(database, experiment=experiment)
@@ -66,7 +76,9 @@ def table(
         )
     texts = []
     for index, request in enumerate(requests):
-        options = request.options(runs, reference=reference, memory=memory)
+        options = request.options(
+            runs, reference=reference, memory=memory, metric=metric, intervals=intervals
+        )
         rendered = render(build_table(request.kind, records, **options), fmt)
         if output is not None:
             texts.append(rendered if isinstance(rendered, str) else _plain(rendered))

@@ -31,7 +31,7 @@ ExperimentOption = typer.Option(
     ..., "--experiment", "-e", help="The experiment's name in the manifest.", show_default=False
 )
 FormatOption = typer.Option(
-    "rich", "--format", "-f", help="Output format: rich, markdown, latex, csv or json."
+    "rich", "--format", "-f", help="Output format: rich, markdown, latex, html, csv or json."
 )
 
 

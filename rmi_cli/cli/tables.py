@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from rmi_cli.atomic import atomic_write_text
 from rmi_cli.errors import UserError
+from rmi_cli.records import IoUMetric
 
 
 def default_kinds(records: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -41,10 +43,22 @@ class TableRequest:
         return cls(**{key: value for key, value in spec.items() if key in names})
 
     def options(
-        self, runs: Sequence[Mapping[str, Any]], *, reference: bool = False, memory: bool = False
+        self,
+        runs: Sequence[Mapping[str, Any]],
+        *,
+        reference: bool = False,
+        memory: bool = False,
+        metric: str = "miou",
+        intervals: bool = True,
     ) -> dict[str, Any]:
         """The keyword arguments of `build_table(self.kind, records, ...)`."""
-        options: dict[str, Any] = {"runs": runs, "split": self.split, "reference": reference}
+        options: dict[str, Any] = {
+            "runs": runs,
+            "split": self.split,
+            "reference": reference,
+            "metric": metric,
+            "intervals": intervals,
+        }
         if self.title:
             options["title"] = self.title
         if self.kind == "ablation":
@@ -72,6 +86,13 @@ def table_requests(
         return chosen
     given = {k: v for k, v in dataclasses.asdict(flags).items() if k != "kind" and v is not None}
     return [dataclasses.replace(request, **given) for request in chosen]
+
+
+def check_metric(metric: str) -> None:
+    """A --metric value `rmi table` knows, or a one-line `UserError`."""
+    known = typing.get_args(IoUMetric)
+    if metric not in known:
+        raise UserError(f"--metric {metric!r}: unknown; known: {', '.join(known)}")
 
 
 def write_atomically(path: Path, text: str) -> None:

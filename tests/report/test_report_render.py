@@ -120,5 +120,15 @@ def test_every_format_renders(table, fmt):
 
 
 def test_unknown_format_is_a_user_error(table):
-    with pytest.raises(UserError, match="unknown table format 'html'; known: rich, markdown"):
-        render(table, "html")
+    with pytest.raises(UserError, match="unknown table format 'docx'; known: rich, markdown"):
+        render(table, "docx")
+
+
+def test_html_is_a_table_with_caption_bold_best_and_notes(table):
+    text = render(table, "html")
+    assert text.startswith('<table class="rmi"><caption>Table 1: VOC val, 50% of runs &amp; ')
+    assert '<th class="num">Δ vs CE</th>' in text
+    assert '<td class="num"><strong>78.70 ± 0.14</strong></td>' in text
+    assert '<tr class="section">' in text  # the rule above DeepLabv3+
+    assert text.count("<tr") == len(table.frame) + 1
+    assert '<ul class="notes"><li>Values: mean ± sample std' in text
