@@ -8,6 +8,7 @@ import typer
 
 from rmi_cli import db as store
 from rmi_cli.cli.app import app
+from rmi_cli.cli.cmd_report import write_experiment_report
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.drain import drain, exit_for, worker_options
 from rmi_cli.cli.options import DbOption, RunsDirOption, open_db
@@ -25,17 +26,21 @@ def demo(
     manifest: Path = typer.Option(SHIPPED, help="Manifest holding the quickstart experiment."),
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
+    report: Path = typer.Option(
+        Path("report"), "--report", help="Folder for the quickstart's HTML report."
+    ),
 ) -> None:
     """Train CE, BCE and RMI models on built-in synthetic scenes on the CPU (a few minutes),
-    post-process the CE model with a dense CRF, store everything, and print the paper-style
-    tables. Running it again prints the stored tables at once.
+    post-process the CE model with a dense CRF, store everything, print the paper-style tables
+    and write the HTML report (tables with intervals, figures). Running it again prints the
+    stored tables at once.
 
     Example: rmi demo --db demo.db
     """
     plan = load_manifest(manifest).plan(EXPERIMENT)
     database = open_db(db)
     print_enqueued(enqueue_plan(database, plan))
-    report = drain(database, worker_options(database, runs), experiment=EXPERIMENT, wait=True)
+    outcome = drain(database, worker_options(database, runs), experiment=EXPERIMENT, wait=True)
     records = store.evaluation_rows(database, experiment=EXPERIMENT)
     runs_rows = store.run_rows(database, experiment=EXPERIMENT)
     from rmi_cli.report import build_table, render  # pandas: only where a table is drawn
@@ -45,4 +50,7 @@ def demo(
         table = build_table(request.kind, records, **request.options(runs_rows))
         out_console().print(render(table, "rich"))
     info(f"results are in {database.url}; try: rmi table -e {EXPERIMENT} --format markdown")
-    exit_for(report)
+    if not outcome.failed:
+        page = write_experiment_report(database, EXPERIMENT, report, runs_root=runs)
+        info(f"the report: {page.resolve()} (open it in a browser)")
+    exit_for(outcome)

@@ -8,6 +8,7 @@ result storage and the rows reports read. Imports no torch; nothing happens at i
 """
 
 from rmi_cli.db.database import Database
+from rmi_cli.db.figure_rows import experiment_about, metric_points, run_configs
 from rmi_cli.db.migrate import (
     VERSION_TABLE,
     UpgradeReport,
@@ -75,17 +76,20 @@ __all__ = [
     "enqueue",
     "enqueue_experiment",
     "evaluation_rows",
+    "experiment_about",
     "experiment_names",
     "experiment_tables",
     "fail",
     "get_job",
     "head_revision",
     "heartbeat",
+    "metric_points",
     "metrics_rows",
     "open_database",
     "release",
     "resolve_target",
     "revisions",
+    "run_configs",
     "run_rows",
     "schema_diff",
     "stale_jobs",

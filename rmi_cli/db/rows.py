@@ -42,7 +42,7 @@ def experiment_tables(db: Database, name: str) -> list[dict[str, Any]]:
     """The tables the experiment's manifest declares (`tables:` entries: kind, split, rows,
     cols, baseline, title), in its order; empty when it declared none."""
     with db.session() as session:
-        experiment_id = _experiment_id(session, db, name)
+        experiment_id = find_experiment_id(session, db, name)
         stored = session.get(Experiment, experiment_id).tables_json  # type: ignore[union-attr]
         return [dict(table) for table in stored or ()]
 
@@ -59,7 +59,7 @@ def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) 
     environment (the `Fingerprint` fields), evaluated_at, status. For a CRF job,
     model/backbone/loss/seed/peak training memory are those of the run it post-processes."""
     with db.session() as session:
-        experiment_id = _experiment_id(session, db, experiment)
+        experiment_id = find_experiment_id(session, db, experiment)
         members = session.execute(
             select(Membership, Run)
             .join(Membership.run)
@@ -116,7 +116,9 @@ def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
             .order_by(Experiment.name, Membership.position, Membership.name)
         )
         if experiment is not None:
-            stmt = stmt.where(Membership.experiment_id == _experiment_id(session, db, experiment))
+            stmt = stmt.where(
+                Membership.experiment_id == find_experiment_id(session, db, experiment)
+            )
         rows = [
             {"experiment": name, "name": member.name}
             | _run_fields(run, now)
@@ -182,7 +184,8 @@ def throughput_rows(db: Database) -> list[dict]:
         ]
 
 
-def _experiment_id(session: Session, db: Database, name: str) -> int:
+def find_experiment_id(session: Session, db: Database, name: str) -> int:
+    """The experiment's id; an unknown name is a `DatabaseError` listing the known ones."""
     found = session.scalar(select(Experiment.id).where(Experiment.name == name))
     if found is None:
         known = ", ".join(session.scalars(select(Experiment.name).order_by(Experiment.name)))

@@ -124,7 +124,7 @@ def evaluate_run(
         dataset = build_dataset(config.data, split)
         info = dataset.info
         evaluator = _Evaluator(
-            model=_load_model(config, info.num_classes, Path(checkpoint), device),
+            model=load_eval_model(config, info.num_classes, Path(checkpoint), device),
             device=device,
             precision=resolve_precision(config.train.precision, device),
             channels_last=config.train.channels_last,
@@ -170,7 +170,7 @@ def _write_index(directory: Path, names: list[str], info: DatasetInfo, split: st
     )
 
 
-def _load_model(
+def load_eval_model(
     config: RunConfig, num_classes: int, path: Path, device: torch.device
 ) -> SegmentationModel:
     """The run's architecture with the checkpoint's weights, in eval mode."""

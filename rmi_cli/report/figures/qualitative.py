@@ -4,10 +4,12 @@ image, ground truth, then one per method, label maps in the dataset's own palett
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
@@ -77,7 +79,11 @@ def qualitative_figure(data: Qualitative, path: str | Path) -> list[Path]:
         figsize=(panel * len(columns), panel * height / width * len(data.rows) + 1.2),
         layout="constrained",
     )
-    grid = figure.subplots(len(data.rows), len(columns), squeeze=False)
+    # one row per image, and a footer row for the legend and the caption
+    layout = figure.add_gridspec(len(data.rows) + 1, len(columns),
+                                 height_ratios=[1.0] * len(data.rows) + [0.45])  # fmt: skip
+    grid = [[figure.add_subplot(layout[r, c]) for c in range(len(columns))]
+            for r in range(len(data.rows))]  # fmt: skip
     for r, row in enumerate(data.rows):
         maps = [row.label, *(row.predictions[m] for m in data.methods)]
         pictures = [row.image, *(colourise(m, palette, data.void_colour) for m in maps)]
@@ -92,14 +98,14 @@ def qualitative_figure(data: Qualitative, path: str | Path) -> list[Path]:
             if method is not None and method in row.scores and not math.isnan(row.scores[method]):
                 axes.set_xlabel(f"mIoU {row.scores[method]:.1f}", fontsize="x-small")
         grid[r][0].set_ylabel(f"{row.name}\n{row.note}".strip(), fontsize="x-small")
-    _legend(figure, data, palette)
+    _footer(figure.add_subplot(layout[-1, :]), data, palette)
     if data.title:
         figure.suptitle(data.title, fontsize="medium")
     return save_figure(figure, path)
 
 
-def _legend(figure: Figure, data: Qualitative, palette: np.ndarray) -> None:
-    """Colour patches of the classes that appear in any panel, and the void colour."""
+def _footer(axes: Axes, data: Qualitative, palette: np.ndarray) -> None:
+    """Colour patches of the classes that appear in any panel (and void), and the caption."""
     seen = set()
     for row in data.rows:
         for labels in (row.label, *row.predictions.values()):
@@ -111,8 +117,9 @@ def _legend(figure: Figure, data: Qualitative, palette: np.ndarray) -> None:
     ]
     if IGNORE_INDEX in seen:
         handles.append(Patch(color=np.array(data.void_colour) / 255.0, label="void"))
-    figure.legend(
-        handles=handles, loc="outside lower center", ncols=min(6, len(handles)), fontsize="x-small"
-    )
+    axes.axis("off")
+    axes.legend(handles=handles, loc="upper center", ncols=min(8, len(handles)),
+                fontsize="x-small", frameon=False)  # fmt: skip
     if data.caption:
-        figure.text(0.01, 0.0, data.caption, fontsize="x-small", color="#555555", va="bottom")
+        axes.text(0.5, 0.0, textwrap.fill(data.caption, 150), transform=axes.transAxes,
+                  ha="center", va="bottom", fontsize="x-small", color="#555555")  # fmt: skip

@@ -1,0 +1,207 @@
+"""What the figures draw, gathered from the database and, for the qualitative figure, from the
+runs' saved probabilities or by running their checkpoints on the chosen images (the engine).
+
+This joins the database and the torch side, like `jobs.py`; the figures themselves live in the
+report layer and see only records and arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rmi_cli import db as store
+from rmi_cli.cli.console import info
+from rmi_cli.config import RunConfig
+from rmi_cli.errors import ConfigError, UserError
+from rmi_cli.records import ImageCounts
+
+PICKS = ("first", "biggest-gain")
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """One run shown as a column: its name, column title, evaluation row and configuration."""
+
+    name: str
+    title: str
+    row: Mapping[str, Any]
+    config: RunConfig
+    config_hash: str
+
+
+def choose_runs(
+    database: store.Database, experiment: str, refs: Sequence[str], split: str | None
+) -> list[Chosen]:
+    """The runs named by `refs` (run names, or method names: the lowest seed's run), each with
+    its plain evaluation on `split` (the only split with results when None)."""
+    if len(refs) < 1:
+        raise UserError("--runs: name at least one run, e.g. --runs ce,rmi")
+    rows = [
+        r for r in store.evaluation_rows(database, experiment=experiment)
+        if r["postprocess"] == "none" and (split is None or r["split"] == split)
+    ]  # fmt: skip
+    splits = sorted({r["split"] for r in rows})
+    if len(splits) > 1:
+        raise UserError(f"results on several splits ({', '.join(splits)}); choose one with --split")
+    configs = store.run_configs(database, experiment)
+    chosen = [_resolve(ref, rows, experiment) for ref in refs]
+    titles = [str(r["method"]) for r in chosen]
+    if len(set(titles)) < len(titles):
+        titles = [str(r["run"]) for r in chosen]
+    return [
+        Chosen(
+            str(r["run"]), t, r, _config(configs[str(r["run"])], str(r["run"])), r["config_hash"]
+        )
+        for r, t in zip(chosen, titles, strict=True)
+    ]
+
+
+def _resolve(ref: str, rows: list[Mapping[str, Any]], experiment: str) -> Mapping[str, Any]:
+    named = [r for r in rows if r["run"] == ref]
+    if not named:
+        named = sorted(
+            (r for r in rows if str(r["method"]).lower() == ref.lower()),
+            key=lambda r: (r.get("seed") is None, r.get("seed") or 0, str(r["run"])),
+        )
+    if not named:
+        known = ", ".join(sorted({str(r["run"]) for r in rows})) or "none"
+        raise UserError(
+            f"--runs: experiment {experiment!r} has no evaluated run or method {ref!r}; its "
+            f"evaluated runs: {known}"
+        )
+    return named[0]
+
+
+def _config(config: Mapping[str, Any], name: str) -> RunConfig:
+    try:
+        return RunConfig.model_validate(dict(config))
+    except ValueError as exc:
+        raise ConfigError(
+            f"run {name}: its stored configuration does not validate with this version of rmi "
+            f"({str(exc).splitlines()[0]}); queue it again from the manifest"
+        ) from None
+
+
+def check_pick(count: int, pick: str) -> None:
+    if pick not in PICKS:
+        raise UserError(f"--pick {pick!r}: unknown; known: {', '.join(PICKS)}")
+    if count < 1:
+        raise UserError(f"--images {count}: show at least one image")
+
+
+def pick_images(chosen: list[Chosen], count: int, pick: str) -> list[tuple[int, str, str]]:
+    """(position in the split, name, note) of the images to show."""
+    from rmi_cli.report.selection import biggest_gain
+
+    check_pick(count, pick)
+    counts = [_counts(c, needed=pick == "biggest-gain") for c in chosen]
+    first = counts[0]
+    names = first.names if first is not None else ()
+    if pick == "first" or len(chosen) < 2:
+        if first is None:
+            return [(i, "", "") for i in range(count)]
+        return [(i, name, "") for i, name in enumerate(names[:count])]
+    position = {name: i for i, name in enumerate(names)}
+    gains = biggest_gain(first, counts[-1], count)  # type: ignore[arg-type]
+    label = f"{chosen[-1].title} − {chosen[0].title}"
+    return [(position[name], name, f"{label}: {gain:+.1f}") for name, gain in gains]
+
+
+def _counts(chosen: Chosen, *, needed: bool) -> ImageCounts | None:
+    counts = chosen.row.get("image_counts")
+    if counts is None and needed:
+        raise UserError(
+            f"--pick biggest-gain: run {chosen.name} has no per-image counts (evaluated before "
+            f"rmi stored them); re-run rmi eval {chosen.name}, or use --pick first"
+        )
+    return counts
+
+
+def predictions_for(
+    chosen: Chosen, runs_dir: Path, images: Sequence[Any], dataset_info: Any
+) -> tuple[list[Any], str]:
+    """The run's label maps for `images`: from its saved probabilities when they hold these
+    images, else by running its checkpoint; and a word on which."""
+    from rmi_cli.engine.predict import predict_images, saved_predictions
+
+    workdir = runs_dir / chosen.config_hash
+    split = str(chosen.row["split"])
+    saved = saved_predictions(workdir / "probs" / split, [i.name for i in images])
+    if saved is not None:
+        return saved, "saved probabilities"
+    checkpoint = workdir / "checkpoints" / "last.pt"
+    if not checkpoint.is_file():
+        raise UserError(
+            f"run {chosen.name} has no saved probabilities for these images and no checkpoint "
+            f"at {checkpoint}; point --runs-dir at the folder holding its run directory "
+            f"{chosen.config_hash}"
+        )
+    info(f"{chosen.name}: predicting {len(images)} images of {split} with {checkpoint}")
+    device = chosen.config.train.device
+    maps = predict_images(chosen.config, checkpoint=checkpoint, images=images, info=dataset_info)
+    return maps, f"inference ({device})"
+
+
+def qualitative_inputs(
+    database: store.Database,
+    experiment: str,
+    refs: Sequence[str],
+    *,
+    count: int,
+    pick: str,
+    split: str | None,
+    runs_dir: Path,
+) -> Any:
+    """The `Qualitative` figure's data: the picked images of the split, their ground truth,
+    each chosen run's prediction and per-image mIoU, the dataset's palette."""
+    from rmi_cli.engine.predict import split_images
+    from rmi_cli.report.figures.qualitative import Qualitative, QualitativeImage
+    from rmi_cli.report.selection import per_image_miou
+
+    check_pick(count, pick)
+    chosen = choose_runs(database, experiment, refs, split)
+    picked = pick_images(chosen, count, pick)
+    where = str(chosen[0].row["split"])
+    dataset, images = split_images(chosen[0].config.data, where, [(p, n) for p, n, _ in picked])
+    maps, sources = {}, []
+    for run in chosen:
+        maps[run.title], how = predictions_for(run, runs_dir, images, dataset)
+        sources.append(f"{run.title} ({run.name}): {how}")
+    scores = {run.title: _image_scores(run, [p for p, _, _ in picked], per_image_miou)
+              for run in chosen}  # fmt: skip
+    rows = tuple(
+        QualitativeImage(
+            image.name,
+            image.image,
+            image.label,
+            {t: maps[t][i] for t in maps},
+            {t: s[i] for t, s in scores.items()},
+            picked[i][2],
+        )
+        for i, image in enumerate(images)
+    )
+    how_picked = (
+        f"the {len(rows)} with the largest per-image mIoU gain and loss of {chosen[-1].title} "
+        f"over {chosen[0].title}" if pick == "biggest-gain" and len(chosen) > 1
+        else f"the first {len(rows)}"
+    )  # fmt: skip
+    return Qualitative(
+        rows=rows,
+        methods=tuple(maps),
+        class_names=dataset.class_names,
+        palette=dataset.palette,
+        void_colour=dataset.void_colour,
+        title=f"{experiment}: {' vs '.join(maps)} on {where}",
+        caption=f"Images: {how_picked}. Predictions: {'; '.join(sources)}.",
+    )
+
+
+def _image_scores(run: Chosen, positions: list[int], per_image: Any) -> list[float]:
+    counts = run.row.get("image_counts")
+    if counts is None:
+        return [float("nan")] * len(positions)
+    values = per_image(counts)
+    return [float(values[p]) if p < len(values) else float("nan") for p in positions]
