@@ -22,6 +22,7 @@ RULES = {
     "rmi_cli.crf": TORCH_SIDE | {"pydensecrf"},  # pydensecrf only when a CRF runs
     "rmi_cli.engine.train": TORCH_SIDE,
     "rmi_cli.engine.evaluate": TORCH_SIDE,
+    "rmi_cli.engine.predict": TORCH_SIDE,
     # the database and the reports know nothing of torch
     "rmi_cli.db": {"torch", "typer", "pandas", "pydensecrf"},
     "rmi_cli.report": {"torch", "sqlalchemy", "alembic", "typer", "pydensecrf"},

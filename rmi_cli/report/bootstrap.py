@@ -123,7 +123,11 @@ def _image_weights(rng: np.random.Generator, images: int, resamples: int) -> np.
     """(B, N) float64: how often each image is drawn in each resample (each row sums to N)."""
     if images < 1:
         raise ValueError("a bootstrap needs at least one image")
-    return rng.multinomial(images, np.full(images, 1.0 / images), size=resamples).astype(np.float64)
+    drawn = rng.integers(0, images, size=(resamples, images))  # N draws with replacement each
+    # one bincount for all rows: row b's draws are offset by b*N (multinomial is 20x slower)
+    offsets = drawn + images * np.arange(resamples)[:, None]
+    counts = np.bincount(offsets.ravel(), minlength=resamples * images)
+    return counts.reshape(resamples, images).astype(np.float64)
 
 
 def _seed_draws(rng: np.random.Generator, seeds: int, resamples: int) -> np.ndarray:
