@@ -16,7 +16,7 @@ _RUN_KEYS = (
 _EVALUATION_KEYS = (
     "split", "postprocess", "miou", "pixel_accuracy", "mean_accuracy", "num_images",
     "inference_median_ms", "inference_p90_ms", "crf_median_ms", "total_median_ms",
-    "peak_eval_memory_mb", "protocol", "device", "torch", "class_iou",
+    "peak_eval_memory_mb", "protocol", "device", "torch", "class_iou", "boundary_miou",
 )  # fmt: skip
 
 
@@ -86,6 +86,8 @@ def _evaluation_line(evaluation: dict[str, Any]) -> str:
         f"evaluation {evaluation['split']}/{evaluation['postprocess']}: mIoU "
         f"{100 * evaluation['miou']:.2f} on {evaluation['num_images']} images"
     )
+    if evaluation["boundary_miou"] is not None:
+        line += f" (boundary mIoU {100 * evaluation['boundary_miou']:.2f})"
     if evaluation["total_median_ms"] is not None:
         line += f", {evaluation['total_median_ms']:.1f} ms/image median"
         if evaluation["crf_median_ms"] is not None:
