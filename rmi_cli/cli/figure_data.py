@@ -158,8 +158,7 @@ def qualitative_inputs(
     """The `Qualitative` figure's data: the picked images of the split, their ground truth,
     each chosen run's prediction and per-image mIoU, the dataset's palette."""
     from rmi_cli.engine.predict import split_images
-    from rmi_cli.report.figures.qualitative import Qualitative, QualitativeImage
-    from rmi_cli.report.selection import per_image_miou
+    from rmi_cli.report.figures.qualitative import Qualitative
 
     check_pick(count, pick)
     chosen = choose_runs(database, experiment, refs, split)
@@ -170,19 +169,7 @@ def qualitative_inputs(
     for run in chosen:
         maps[run.title], how = predictions_for(run, runs_dir, images, dataset)
         sources.append(f"{run.title} ({run.name}): {how}")
-    scores = {run.title: _image_scores(run, [p for p, _, _ in picked], per_image_miou)
-              for run in chosen}  # fmt: skip
-    rows = tuple(
-        QualitativeImage(
-            image.name,
-            image.image,
-            image.label,
-            {t: maps[t][i] for t in maps},
-            {t: s[i] for t, s in scores.items()},
-            picked[i][2],
-        )
-        for i, image in enumerate(images)
-    )
+    rows = _rows(chosen, picked, images, maps)
     how_picked = (
         f"the {len(rows)} with the largest per-image mIoU gain and loss of {chosen[-1].title} "
         f"over {chosen[0].title}" if pick == "biggest-gain" and len(chosen) > 1
@@ -196,6 +183,28 @@ def qualitative_inputs(
         void_colour=dataset.void_colour,
         title=f"{experiment}: {' vs '.join(maps)} on {where}",
         caption=f"Images: {how_picked}. Predictions: {'; '.join(sources)}.",
+    )
+
+
+def _rows(
+    chosen: list[Chosen], picked: list[tuple[int, str, str]], images: Sequence[Any], maps: dict
+) -> tuple[Any, ...]:
+    """One figure row per image: its picture, truth, each run's map and per-image mIoU."""
+    from rmi_cli.report.figures.qualitative import QualitativeImage
+    from rmi_cli.report.selection import per_image_miou
+
+    positions = [p for p, _, _ in picked]
+    scores = {run.title: _image_scores(run, positions, per_image_miou) for run in chosen}
+    return tuple(
+        QualitativeImage(
+            image.name,
+            image.image,
+            image.label,
+            {title: maps[title][i] for title in maps},
+            {title: values[i] for title, values in scores.items()},
+            picked[i][2],
+        )
+        for i, image in enumerate(images)
     )
 
 

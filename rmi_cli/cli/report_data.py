@@ -38,22 +38,10 @@ def report_inputs(
     requests = table_requests(store.experiment_tables(database, experiment), records, None, None)
     points = [p for p in store.metric_points(database, experiment) if p["method"]]
     figure, command, missing = None, "", []
-    refs = comparison(records)
-    if not qualitative:
-        missing.append("Qualitative figure: left out (--no-qualitative).")
-    elif len(refs) < 2:
-        missing.append("Qualitative figure: needs two evaluated methods to compare.")
+    if qualitative:
+        figure, command, missing = _qualitative(database, experiment, records, runs_dir, images)
     else:
-        command = f"rmi figure qualitative -e {experiment} --runs {','.join(refs)} " + (
-            f"--pick biggest-gain --images {images}"
-        )
-        try:
-            figure = qualitative_inputs(
-                database, experiment, refs, count=images, pick="biggest-gain", split=None,
-                runs_dir=runs_dir,
-            )  # fmt: skip
-        except UserError as error:  # e.g. the checkpoints live on another machine
-            missing.append(f"Qualitative figure: not drawn ({error}).")
+        missing.append("Qualitative figure: left out (--no-qualitative).")
     if not points:
         missing.append("Training curves: no training metrics stored for this experiment.")
     return ReportInputs(
@@ -73,6 +61,31 @@ def report_inputs(
             f"`rmi report -e {experiment} -o {shlex.quote(str(out_dir))}` from {database.url}."
         ),
     )
+
+
+def _qualitative(
+    database: store.Database,
+    experiment: str,
+    records: Sequence[Mapping[str, Any]],
+    runs_dir: Path,
+    images: int,
+) -> tuple[Any, str, list[str]]:
+    """(the figure's data or None, its command, why it is missing)."""
+    refs = comparison(records)
+    if len(refs) < 2:
+        return None, "", ["Qualitative figure: needs two evaluated methods to compare."]
+    command = (
+        f"rmi figure qualitative -e {experiment} --runs {','.join(refs)} "
+        f"--pick biggest-gain --images {images}"
+    )
+    try:
+        figure = qualitative_inputs(
+            database, experiment, refs, count=images, pick="biggest-gain", split=None,
+            runs_dir=runs_dir,
+        )  # fmt: skip
+    except UserError as error:  # e.g. the checkpoints live on another machine
+        return None, command, [f"Qualitative figure: not drawn ({error})."]
+    return figure, command, []
 
 
 def comparison(records: Sequence[Mapping[str, Any]]) -> list[str]:
