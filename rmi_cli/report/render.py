@@ -62,9 +62,12 @@ def _label(table: ReportTable, row: int, column: Column, text: str) -> str:
 
 
 def to_rich(table: ReportTable) -> Table:
-    out = Table(title=table.title, caption="\n".join(table.notes), caption_justify="left")
+    # Text, not strings: rich would read "[lo, hi]" in a note as markup and drop it
+    out = Table(
+        title=Text(table.title), caption=Text("\n".join(table.notes)), caption_justify="left"
+    )
     for column in table.columns:
-        out.add_column(column.header, justify="right" if column.numeric else "left")
+        out.add_column(Text(column.header), justify="right" if column.numeric else "left")
     for row in _rows(table):
         style = "dim italic" if table.is_paper(row) else ""
         cells = []

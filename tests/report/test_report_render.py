@@ -97,7 +97,7 @@ def test_rich_table_has_bold_best_cells_and_notes_as_caption(table):
     out = render(table, "rich")
     assert isinstance(out, Table)
     assert out.caption is not None and "bf16" in str(out.caption)
-    miou = next(c for c in out.columns if c.header == "mIoU (%)")
+    miou = next(c for c in out.columns if str(c.header) == "mIoU (%)")
     cells = list(miou.cells)
     best = {r for r, key in table.best if key == "miou"}
     assert {i for i, c in enumerate(cells) if c.style == "bold"} == best
@@ -117,6 +117,15 @@ def test_ablation_renders_its_grid(ablation_rows):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_format_renders(table, fmt):
     assert render(table, fmt)
+
+
+def test_rich_prints_brackets_in_notes_and_headers_as_written(voc_rows):
+    table = methods_table(voc_rows)  # intervals on: "[n/a]" cells, "[lo, hi]" in the notes
+    console = Console(width=250, record=True, color_system=None)
+    console.print(render(table, "rich"))
+    text = console.export_text()
+    assert "Δ vs CE [95% CI]" in text and "+1.60 [n/a]" in text
+    assert "Δ [lo, hi]: 95% bootstrap percentile interval" in text
 
 
 def test_unknown_format_is_a_user_error(table):
