@@ -1,4 +1,4 @@
-# The two commands a new user needs: `make demo` and `make test`. Both create the virtual
+# The two commands a new user needs: `make demo` and `make test` (ruff, mypy, pytest). Both create the virtual
 # environment and install the project on a fresh machine.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -21,11 +21,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -30,7 +30,9 @@ class CheckpointError(UserError):
 
 
 class LossOptionError(UserError, ValueError):
-    """Loss options or inputs the loss cannot work with (also a ValueError for library users)."""
+    """Loss options the user chose that the loss cannot work with (a radius out of range, a
+    crop too small for the pooled region); also a ValueError for library users. Tensors that do
+    not fit the loss are a bug, `rmi_cli.losses.LossInputError`, not this."""
 
 
 class DatabaseError(UserError):

@@ -121,7 +121,7 @@ class ImageCounts:
     boundary_fraction: float  # the band width d as a fraction of the image diagonal
 
     def __post_init__(self) -> None:
-        shape = getattr(self.counts, "shape", ())
+        shape: tuple[int, ...] = tuple(getattr(self.counts, "shape", ()))
         if len(shape) != 3 or shape[0] != len(self.names) or shape[1] != len(COUNT_ROWS):
             raise ValueError(
                 f"ImageCounts: counts of shape {shape} do not fit {len(self.names)} image names "

@@ -1,8 +1,9 @@
-"""The `rmi` command: a Typer app whose commands are thin shells over library functions.
+"""The `rmi` command: a Typer app whose commands are thin shells over the runner.
 
 Exit codes: 0 success, 1 a run failed, 2 bad usage or input (one line, no traceback),
 130 interrupted. Only `RmiError`s and usage errors become one line; anything else is a bug and
-keeps its traceback.
+keeps its traceback. The app is built here from the command modules (they import nothing from
+this module), so `app` always holds every command, whoever imports it.
 """
 
 from __future__ import annotations
@@ -14,17 +15,13 @@ import typer
 from typer.main import get_command
 
 from rmi_cli import __version__
-from rmi_cli.cli.console import error_line, info
+from rmi_cli.cli import cmd_demo, cmd_queue, cmd_report, cmd_results, cmd_run
+from rmi_cli.cli.console import error_line, info, show_runner_messages
+from rmi_cli.cli.options import close_databases
 from rmi_cli.errors import RmiError
 
-# No help= here: it would replace the callback's docstring, which holds the example.
-app = typer.Typer(
-    name="rmi",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+# the order --help lists
+COMMAND_MODULES = (cmd_demo, cmd_queue, cmd_results, cmd_report, cmd_run)
 
 
 def _version(value: bool) -> None:
@@ -33,7 +30,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -45,16 +41,35 @@ def root(
     """
 
 
+def build_app() -> typer.Typer:
+    """The Typer app with every command registered."""
+    # No help= here: it would replace the callback's docstring, which holds the example.
+    built = typer.Typer(
+        name="rmi",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    built.callback()(root)
+    for module in COMMAND_MODULES:
+        module.register(built)
+    return built
+
+
+app = build_app()
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on `argv` and return the exit code (errors become one line on stderr)."""
-    _register_commands()
     command = get_command(app)
     try:
-        result = command.main(
-            args=list(sys.argv[1:] if argv is None else argv),
-            prog_name="rmi",
-            standalone_mode=False,
-        )
+        with show_runner_messages():
+            result = command.main(
+                args=list(sys.argv[1:] if argv is None else argv),
+                prog_name="rmi",
+                standalone_mode=False,
+            )
     except RmiError as exc:
         error_line(str(exc))
         return exc.exit_code
@@ -62,27 +77,24 @@ def run(argv: Sequence[str] | None = None) -> int:
         error_line("interrupted")
         return 130
     except Exception as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            info(exc.format_message())  # type: ignore[attr-defined]
-            return 2
-        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
-            # click/typer usage errors (their class moved between typer versions)
-            error_line(f"{exc.format_message()} (see `rmi --help`)")
-            return int(exc.exit_code)  # type: ignore[attr-defined]
-        if type(exc).__name__ == "Abort":
-            error_line("interrupted")
-            return 130
-        raise
+        return _usage_error(exc)
     finally:
-        from rmi_cli.cli.options import close_databases
-
         close_databases()
     return result if isinstance(result, int) else 0
 
 
-def _register_commands() -> None:
-    """Import the command modules (they register themselves on `app`) on first use only."""
-    from rmi_cli.cli import commands  # noqa: F401
+def _usage_error(exc: Exception) -> int:
+    """click/typer usage errors as one line (their classes moved between typer versions)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        info(exc.format_message())  # type: ignore[attr-defined]
+        return 2
+    if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+        error_line(f"{exc.format_message()} (see `rmi --help`)")
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    if type(exc).__name__ == "Abort":
+        error_line("interrupted")
+        return 130
+    raise exc
 
 
 def main() -> None:

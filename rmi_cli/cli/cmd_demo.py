@@ -6,24 +6,22 @@ from pathlib import Path
 
 import typer
 
-from rmi_cli import db as store
-from rmi_cli.cli.app import app
-from rmi_cli.cli.cmd_report import write_experiment_report
-from rmi_cli.cli.console import info, out_console
-from rmi_cli.cli.drain import drain, exit_for, worker_options
+from rmi_cli import runner
+from rmi_cli.cli.console import info
 from rmi_cli.cli.options import DbOption, RunsDirOption, open_db
-from rmi_cli.cli.queueing import enqueue_plan
-from rmi_cli.cli.tables import TableRequest
-from rmi_cli.cli.views import print_enqueued
-from rmi_cli.manifest import load_manifest
-
-SHIPPED = Path(__file__).resolve().parents[2] / "experiments.yaml"
-EXPERIMENT = "quickstart"
+from rmi_cli.cli.table_views import print_tables
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+
+
 def demo(
-    manifest: Path = typer.Option(SHIPPED, help="Manifest holding the quickstart experiment."),
+    manifest: Path | None = typer.Option(
+        None,
+        help="Manifest holding the quickstart experiment (default: the one rmi ships).",
+        show_default=False,
+    ),
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
     report: Path = typer.Option(
@@ -37,20 +35,12 @@ def demo(
 
     Example: rmi demo --db demo.db
     """
-    plan = load_manifest(manifest).plan(EXPERIMENT)
     database = open_db(db)
-    print_enqueued(enqueue_plan(database, plan))
-    outcome = drain(database, worker_options(database, runs), experiment=EXPERIMENT, wait=True)
-    records = store.evaluation_rows(database, experiment=EXPERIMENT)
-    runs_rows = store.run_rows(database, experiment=EXPERIMENT)
-    from rmi_cli.report import build_table, render  # pandas: only where a table is drawn
-
-    for spec in plan.tables:
-        request = TableRequest.from_spec(spec.model_dump(mode="json"))
-        table = build_table(request.kind, records, **request.options(runs_rows))
-        out_console().print(render(table, "rich"))
-    info(f"results are in {database.url}; try: rmi table -e {EXPERIMENT} --format markdown")
-    if not outcome.failed:
-        page = write_experiment_report(database, EXPERIMENT, report, runs_root=runs)
+    outcome = runner.demo(database, manifest=manifest, runs_dir=runs)
+    name = outcome.plan.name
+    print_tables(runner.tables(database, name), "rich")
+    info(f"results are in {database.url}; try: rmi table -e {name} --format markdown")
+    if not outcome.report.failed:
+        page = runner.write_report(database, name, report, runs_dir=runs)
         info(f"the report: {page.resolve()} (open it in a browser)")
-    exit_for(outcome)
+    outcome.report.check()

@@ -7,19 +7,22 @@ from pathlib import Path
 import typer
 
 from rmi_cli import db as store
-from rmi_cli.cli.app import app
+from rmi_cli import runner
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.options import DbOption, FormatOption, open_db
-from rmi_cli.cli.tables import TableRequest, check_metric, table_requests, write_atomically
-from rmi_cli.errors import UserError
-
-db_app = typer.Typer(
-    help="The result database: its schema version and upgrades.\n\nExample: rmi db current"
-)
-app.add_typer(db_app, name="db")
+from rmi_cli.cli.table_views import print_tables
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(table)
+    db_app = typer.Typer(
+        help="The result database: its schema version and upgrades.\n\nExample: rmi db current"
+    )
+    db_app.command("upgrade")(db_upgrade)
+    db_app.command("current")(db_current)
+    app.add_typer(db_app, name="db")
+
+
 def table(
     experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name."),
     kind: str | None = typer.Option(
@@ -53,47 +56,15 @@ def table(
 
     Example: rmi table -e camvid-table4 --kind per-class --reference --format markdown
     """
-    from rmi_cli.report import build_table, render  # pandas: only where a table is drawn
-
-    check_metric(metric)
     database = open_db(db, create=False, read_only=True)
-    records = store.evaluation_rows(database, experiment=experiment)
-    runs = store.run_rows(database, experiment=experiment)
-    methods = sorted({str(row["method"]) for row in [*records, *runs] if row.get("method")})
-    if baseline is not None and methods and baseline not in methods:
-        raise UserError(
-            f"--baseline {baseline!r}: experiment {experiment!r} has no such method; its "
-            f"methods: {', '.join(methods)}"
-        )
-    flags = TableRequest(kind or "", split, rows, cols, baseline)
-    requests = table_requests(store.experiment_tables(database, experiment), records, flags, kind)
-    if fmt in ("csv", "json") and len(requests) > 1:
-        # Two CSV tables (or two JSON documents) one after the other parse as neither.
-        names = " or ".join(dict.fromkeys(request.kind for request in requests))
-        raise UserError(
-            f"--format {fmt} writes one table and experiment {experiment!r} has "
-            f"{len(requests)}; choose one with --kind ({names})"
-        )
-    texts = []
-    for index, request in enumerate(requests):
-        options = request.options(
-            runs, reference=reference, memory=memory, metric=metric, intervals=intervals
-        )
-        rendered = render(build_table(request.kind, records, **options), fmt)
-        if output is not None:
-            texts.append(rendered if isinstance(rendered, str) else _plain(rendered))
-        elif isinstance(rendered, str):
-            # The text ends with its own newline (a CSV file must not end with an empty row);
-            # one blank line separates tables.
-            out_console().print(("\n" if index else "") + rendered, markup=False, end="")
-        else:
-            out_console().print(rendered)
-    if output is not None:
-        write_atomically(output, "\n".join(texts))
-        info(f"wrote {output}")
+    single = f"--format {fmt}" if fmt in ("csv", "json") else None
+    tables = runner.tables(
+        database, experiment, kind=kind, split=split, rows=rows, cols=cols, baseline=baseline,
+        reference=reference, memory=memory, single=single, metric=metric, intervals=intervals,
+    )  # fmt: skip
+    print_tables(tables, fmt, output)
 
 
-@db_app.command("upgrade")
 def db_upgrade(db: str | None = DbOption) -> None:
     """Upgrade the database schema to this version of rmi (an SQLite file is backed up first).
 
@@ -108,7 +79,6 @@ def db_upgrade(db: str | None = DbOption) -> None:
     info(f"{database.url}: upgraded {report.from_rev or 'empty'} -> {report.to_rev}{backup}")
 
 
-@db_app.command("current")
 def db_current(db: str | None = DbOption) -> None:
     """Print the database's schema revision and the one this version of rmi needs.
 
@@ -124,10 +94,3 @@ def db_current(db: str | None = DbOption) -> None:
     else:
         state = "run `rmi db upgrade`"
     out_console().print(f"{current or 'empty'} (this rmi needs {head}: {state})", markup=False)
-
-
-def _plain(renderable: object) -> str:
-    console = out_console().__class__(record=True, width=200, no_color=True)
-    with console.capture() as capture:
-        console.print(renderable)
-    return capture.get()

@@ -6,18 +6,18 @@ from pathlib import Path
 
 import typer
 
-from rmi_cli.cli import lookup, views
-from rmi_cli.cli.app import app
+from rmi_cli import runner
+from rmi_cli.cli import views
 from rmi_cli.cli.console import info
-from rmi_cli.cli.drain import drain, exit_for, worker_options
 from rmi_cli.cli.options import DbOption, RunsDirOption, SetOption, open_db, parse_ints
-from rmi_cli.cli.preflight import check_datasets
-from rmi_cli.cli.queueing import enqueue_plan
-from rmi_cli.config import CRFConfig
-from rmi_cli.db import store_evaluation
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command("eval")(evaluate)
+    app.command()(crf)
+
+
 def train(
     manifest: Path | None = typer.Argument(None, help="Experiments manifest (YAML)."),
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Experiment name."),
@@ -34,25 +34,13 @@ def train(
     Examples: rmi train experiments.yaml -e quickstart --run rmi
               rmi train --set data.name=synthetic --set train.iterations=50 --set loss.name=rmi
     """
-    plan = lookup.single_run_plan(manifest, experiment, run, overrides or [])
-    data = plan.runs[0].config.data
-    check_datasets([(data, data.train_split), (data, data.eval_split)])
-    database = open_db(db)
-    report = enqueue_plan(database, plan)
-    (name, queued), *_ = report.jobs
-    if report.repointed:
-        info(
-            f"{plan.name}/{name}: configuration changed; the experiment now uses this run "
-            f"(the old run stays in the database)"
-        )
-    if queued.status == "done":
-        info(f"{plan.name}/{name} is already done (config {queued.config_hash}); see rmi table")
-        return
-    options = worker_options(database, runs)
-    exit_for(drain(database, options, run_ids=[queued.run_id]))
+    plan = runner.single_run_plan(manifest, experiment, run, overrides or [])
+    # The target, not an open database: bad data must not create one (the runner checks first).
+    outcome = runner.train(db, plan, runs_dir=runs)
+    if outcome.report is not None:
+        outcome.report.check()
 
 
-@app.command("eval")
 def evaluate(
     run: str | None = typer.Argument(None, help="A run: name, experiment/name or hash."),
     checkpoint: Path | None = typer.Option(None, help="Evaluate this checkpoint file instead."),
@@ -67,30 +55,20 @@ def evaluate(
 
     Example: rmi eval quickstart/rmi --split test
     """
-    database = open_db(db)
-    target = lookup.evaluation_target(database, runs, run, checkpoint)
-    # torch loads in seconds: only once the arguments are known to be good.
-    from rmi_cli.engine import evaluate_run
-
-    result = evaluate_run(
-        target.config,
-        checkpoint=target.checkpoint,
+    outcome = runner.evaluate(
+        open_db(db),
+        run=run,
+        checkpoint=checkpoint,
         split=split,
-        workdir=target.workdir,
-        save_probs=save_probs,
         max_images=max_images,
+        save_probs=save_probs,
+        runs_dir=runs,
     )
-    views.print_scores(result, target.label)
-    if max_images is not None:
-        # A subset's scores must not replace the run's evaluation of the whole split.
-        info(f"not stored: --max-images {max_images} evaluates part of the split")
-    elif target.run_id is not None:
-        store_evaluation(database, target.run_id, result)
-    else:
-        info(f"not stored: {target.not_stored}")
+    views.print_scores(outcome.result, outcome.label)
+    if not outcome.stored:
+        info(f"not stored: {outcome.not_stored}")
 
 
-@app.command()
 def crf(
     run: str = typer.Option(..., "--run", "-r", help="A CE run: name, experiment/name or hash."),
     iters: str = typer.Option("1,5,10", help="Mean-field iteration counts, e.g. 1,5,10."),
@@ -105,11 +83,8 @@ def crf(
 
     Example: rmi crf --run camvid-table4/ce-deeplabv3-s0 --iters 1,5,10 --workers 16
     """
+    counts = parse_ints(iters, "--iters")
     database = open_db(db, create=False)
-    params = CRFConfig(iters=parse_ints(iters, "--iters"))
-    job = lookup.queue_crf(database, run, params, split)
-    if job.status == "done":
-        info(f"CRF {', '.join(map(str, params.iters))} on {run} is already stored; see rmi table")
-        return
-    options = worker_options(database, runs, crf_workers=workers)
-    exit_for(drain(database, options, run_ids=[job.run_id]))
+    outcome = runner.crf(database, run, iters=counts, split=split, workers=workers, runs_dir=runs)
+    if outcome.report is not None:
+        outcome.report.check()

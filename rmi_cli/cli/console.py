@@ -5,11 +5,16 @@ Colour and live progress only on a terminal; `NO_COLOR` (https://no-color.org) t
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from rich.console import Console
+
+RUNNER_LOGGER = "rmi_cli"  # the runner's messages (it logs; only the CLI prints)
 
 
 @cache
@@ -43,3 +48,31 @@ def info(message: str) -> None:
 def error_line(message: str) -> None:
     """The one line a failing command prints (stderr, red on a terminal)."""
     err_console().print(f"error: {message}", style="bold red", markup=False)
+
+
+class _ConsoleHandler(logging.Handler):
+    """The library's log records as the CLI's lines: errors red, the rest plain."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            error_line(message)
+        else:
+            info(message)
+
+
+@contextmanager
+def show_runner_messages() -> Iterator[None]:
+    """Within the block, the runner's INFO and higher messages go to stderr, once (not also
+    to handlers a caller in the same process configured on the root logger)."""
+    logger = logging.getLogger(RUNNER_LOGGER)
+    handler, level, propagate = _ConsoleHandler(logging.INFO), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import typer
 
 from rmi_cli import db as store
@@ -56,15 +53,13 @@ def close_databases() -> None:
         _opened.pop().close()
 
 
-def runs_dir(database: store.Database, explicit: Path | None) -> Path:
-    """The run-directory root: the flag, $RMI_RUNS_DIR, runs/ beside an SQLite file, ./runs."""
-    if explicit is not None:
-        return explicit.expanduser().resolve()
-    if os.environ.get("RMI_RUNS_DIR"):
-        return Path(os.environ["RMI_RUNS_DIR"]).expanduser().resolve()
-    if database.path is not None:
-        return database.path.resolve().parent / "runs"
-    return Path("runs").resolve()
+def open_existing(target: str | None) -> store.Database | None:
+    """The database when it exists (a server always does), else None: a dry run creates no
+    file."""
+    _, path = store.resolve_target(target)
+    if path is not None and not path.exists():
+        return None
+    return open_db(target)
 
 
 def parse_ints(text: str, option: str) -> tuple[int, ...]:

@@ -1,11 +1,10 @@
-"""What the queue commands print: the plan of a dry run, what was queued, the queue's state."""
+"""What the queue and run commands print: the plan of a dry run, the queue's state, scores."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -13,53 +12,36 @@ from typing import Any
 
 from rich.table import Table
 
-from rmi_cli import db as store
+from rmi_cli import runner
 from rmi_cli.cli.console import info, out_console
-from rmi_cli.cli.estimate import crf_estimate, format_duration, train_estimate
-from rmi_cli.cli.preflight import missing_roots
 from rmi_cli.errors import UserError
-from rmi_cli.manifest import ExperimentPlan
 from rmi_cli.records import EvalResult
-from rmi_cli.system import usable_cores
+from rmi_cli.runner.estimate import format_duration
+from rmi_cli.stored import RunRecord
 
 STATUS_COLUMNS = ("name", "kind", "status", "attempts", "worker", "heartbeat", "error")
 
 
-def print_plan(database: store.Database, plan: ExperimentPlan) -> None:
+def print_plan(estimate: runner.PlanEstimate) -> None:
     """The dry run: every run and CRF step, whether it would run, and what it would cost."""
-    known = {row["config_hash"]: row["status"] for row in store.run_rows(database)}
-    measured = store.throughput_rows(database)
+    plan = estimate.plan
     table = Table(title=f"{plan.name}: {plan.description}", title_justify="left")
     for column in ("run", "method", "group", "seed", "status", "estimate", "basis"):
         table.add_column(column, overflow="fold")
-    total, crf_total, unknown = 0.0, 0.0, 0
-    for run in plan.runs:
-        status = known.get(run.config_hash, "new")
-        cost = train_estimate(run.config, measured)
-        if status != "done":
-            total += cost.seconds or 0.0
-            unknown += cost.seconds is None
-        table.add_row(run.name, run.label, run.group, str(run.config.seed), _skip(status),
-                      format_duration(cost.seconds), cost.basis)  # fmt: skip
-    for step in plan.crf_steps:
-        status = known.get(step.config_hash, "new")
-        # The CRF runs on the CPU cores of the worker's machine; assume one like this one.
-        cost = crf_estimate(step.target.config, step.split, max(step.crf.iters), usable_cores())
-        if status != "done" and cost.seconds is not None:
-            crf_total += cost.seconds
-        table.add_row(step.name, f"{step.target.label} & CRF", step.target.group, "",
-                      _skip(status), format_duration(cost.seconds), cost.basis)  # fmt: skip
+    for line in (*estimate.runs, *estimate.crf_steps):
+        table.add_row(line.name, line.method, line.group, line.seed, _skip(line.status),
+                      format_duration(line.estimate.seconds), line.estimate.basis)  # fmt: skip
     out_console().print(table)
-    statuses = Counter(known.get(run.config_hash, "new") for run in plan.runs)
+    statuses, unknown = estimate.statuses, estimate.unestimated
     info(
-        f"{len(plan.runs)} runs ({statuses['done']} done and skipped, {statuses['new']} new), "
-        f"{len(plan.crf_steps)} CRF steps; about {format_duration(total)} of training and "
-        f"evaluation"
+        f"{len(plan.runs)} runs ({statuses.get('done', 0)} done and skipped, "
+        f"{statuses.get('new', 0)} new), {len(plan.crf_steps)} CRF steps; about "
+        f"{format_duration(estimate.train_s)} of training and evaluation"
         + (f" (+ {unknown} runs without an estimate)" if unknown else "")
-        + f" and {format_duration(crf_total)} of CRF for what is left. Nothing was queued "
+        + f" and {format_duration(estimate.crf_s)} of CRF for what is left. Nothing was queued "
         f"(dry run)."
     )
-    for root in missing_roots(run.config.data for run in plan.runs):
+    for root in estimate.missing_roots:
         info(
             f"note: dataset root {root} does not exist on this machine (roots expand on the "
             f"machine that runs each job; set the variable there, or --set data.root=...)"
@@ -70,26 +52,9 @@ def _skip(status: str) -> str:
     return "done (skip)" if status == "done" else status
 
 
-def print_enqueued(report: store.EnqueueReport) -> None:
-    """One line: what `rmi ablate` queued and what it left alone."""
-    new, again = report.names("new"), report.names("requeued")
-    done = report.names("exists", "done")
-    waiting = [n for n in report.names("exists") if n not in done]
-    parts = [f"{len(new)} queued", f"{len(again)} re-queued", f"{len(done)} already done"]
-    parts.append(f"{len(waiting)} already queued, running or failed")
-    info(f"{report.experiment}: " + ", ".join(parts))
-    if report.repointed:
-        # The new configuration may be queued now or done already (under another experiment,
-        # or before a switch back): the counts above say which.
-        info(
-            f"configuration changed for: {', '.join(report.repointed)} (the experiment now uses "
-            f"the runs of the new configuration; the old runs stay in the database)"
-        )
-
-
-def print_status(database: store.Database, experiment: str | None, fmt: str) -> None:
+def print_status(status: runner.QueueStatus, experiment: str | None, fmt: str) -> None:
     """The queue as a table (rich, csv or json) on stdout, counts on stderr."""
-    rows = [_status_row(row) for row in store.run_rows(database, experiment=experiment)]
+    rows = [_status_row(row) for row in status.runs]
     if fmt == "json":
         out_console().print_json(json.dumps(rows, default=str))
     elif fmt == "csv":
@@ -102,30 +67,21 @@ def print_status(database: store.Database, experiment: str | None, fmt: str) -> 
         out_console().print(_status_table(rows, experiment))
     else:
         raise UserError(f"--format: expected rich, csv or json for rmi status; found {fmt!r}")
-    _print_counts(database, experiment)
+    print_counts(status.counts, experiment)
 
 
-def print_experiment_status(database: store.Database, experiment: str) -> None:
-    """The counts line after a run of `rmi ablate`."""
-    _print_counts(database, experiment)
-
-
-def _status_row(row: dict[str, Any]) -> dict[str, Any]:
-    error = (row["error"] or "").strip().splitlines()
+def _status_row(row: RunRecord) -> dict[str, Any]:
+    error = (row.error or "").strip().splitlines()
+    age = row.heartbeat_age_s
     return {
-        "name": f"{row['experiment']}/{row['name']}" if row["experiment"] else row["name"],
-        "kind": row["kind"],
-        "status": "stale" if row["stale"] else row["status"],
-        "attempts": f"{row['attempts']}/{row['max_attempts']}",
-        "worker": row["worker"] or "",
-        "heartbeat": _age(row),
+        "name": f"{row.experiment}/{row.name}" if row.experiment else row.name,
+        "kind": row.kind,
+        "status": "stale" if row.stale else row.status,
+        "attempts": f"{row.attempts}/{row.max_attempts}",
+        "worker": row.worker or "",
+        "heartbeat": "" if age is None else f"{age:.0f} s ago",
         "error": error[-1] if error else "",
     }
-
-
-def _age(row: dict[str, Any]) -> str:
-    age = row.get("heartbeat_age_s")
-    return "" if age is None else f"{age:.0f} s ago"
 
 
 def _status_table(rows: Sequence[dict[str, Any]], experiment: str | None) -> Table:
@@ -138,8 +94,8 @@ def _status_table(rows: Sequence[dict[str, Any]], experiment: str | None) -> Tab
     return table
 
 
-def _print_counts(database: store.Database, experiment: str | None) -> None:
-    counts = store.status_counts(database, experiment)
+def print_counts(counts: dict[str, int], experiment: str | None) -> None:
+    """One line: the jobs per status, and when."""
     scope = f"{experiment}: " if experiment else ""
     shown = ", ".join(f"{counts[key]} {key}" for key in ("queued", "running", "done", "failed"))
     stale = f" ({counts['stale']} stale: a worker stopped heartbeating)" if counts["stale"] else ""

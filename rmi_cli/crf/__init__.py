@@ -9,7 +9,7 @@ from rmi_cli.crf.cache import CRFCache, ImageResult
 from rmi_cli.crf.inference import (
     INSTALL_HINT,
     PAPER_SETTINGS,
-    CRFStep,
+    CRFLabels,
     crf_steps,
     dense_crf,
     iteration_counts,
@@ -22,7 +22,7 @@ __all__ = [
     "INSTALL_HINT",
     "PAPER_SETTINGS",
     "CRFCache",
-    "CRFStep",
+    "CRFLabels",
     "ImageResult",
     "crf_steps",
     "dense_crf",

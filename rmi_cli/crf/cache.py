@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rmi_cli.config import CRFConfig, DataConfig
+from rmi_cli.run_folder import crf_cache
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class CRFCache:
         }
         text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         key = hashlib.sha256(text.encode()).hexdigest()[:16]
-        return cls(Path(probs_dir) / "crf-cache" / key)
+        return cls(crf_cache(Path(probs_dir), key))
 
     def entry(self, name: str) -> Path:
         return self.folder / f"{name}.npz"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from types import ModuleType
-from typing import overload
+from typing import cast, overload
 
 import numpy as np
 
@@ -33,7 +33,7 @@ INSTALL_HINT = (
 
 
 @dataclass(frozen=True)
-class CRFStep:
+class CRFLabels:
     """The CRF's labelling after `iterations` mean-field steps, and what it cost."""
 
     iterations: int
@@ -53,7 +53,10 @@ def load_pydensecrf() -> tuple[ModuleType, Callable[..., np.ndarray]]:
 
 def iteration_counts(iterations: int | Sequence[int]) -> tuple[int, ...]:
     """Sorted, distinct, positive iteration counts; a ValueError for anything else."""
-    counts = (iterations,) if isinstance(iterations, Integral) else tuple(iterations)
+    if isinstance(iterations, Integral):
+        counts: tuple[int, ...] = (int(iterations),)
+    else:
+        counts = tuple(cast(Sequence[int], iterations))
     if not counts or any(not isinstance(n, Integral) or n < 1 for n in counts):
         raise ValueError(f"CRF iteration counts must be positive integers; found {counts}")
     return tuple(sorted({int(n) for n in counts}))
@@ -65,7 +68,7 @@ def crf_steps(
     *,
     iterations: int | Sequence[int],
     params: CRFConfig = PAPER_SETTINGS,
-) -> list[CRFStep]:
+) -> list[CRFLabels]:
     """Run mean-field inference once and read the labelling out at each requested count.
 
     `probs` (C, H, W) softmax probabilities (any float dtype; fp16 is widened to float32 before
@@ -92,7 +95,7 @@ def crf_steps(
     )
     q, scratch1, scratch2 = crf.startInference()
     compute = time.perf_counter() - started
-    steps: list[CRFStep] = []
+    steps: list[CRFLabels] = []
     done = 0
     for count in counts:
         started = time.perf_counter()
@@ -102,7 +105,7 @@ def crf_steps(
         compute += time.perf_counter() - started
         started = time.perf_counter()
         labels = np.asarray(q).argmax(axis=0).astype(np.uint8).reshape(height, width)
-        steps.append(CRFStep(count, labels, compute + time.perf_counter() - started))
+        steps.append(CRFLabels(count, labels, compute + time.perf_counter() - started))
     return steps
 
 

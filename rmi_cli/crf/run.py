@@ -25,11 +25,12 @@ from rmi_cli.config import CRFConfig, DataConfig
 from rmi_cli.constants import BOUNDARY_FRACTION
 from rmi_cli.crf.cache import CRFCache, ImageResult, probs_stamp
 from rmi_cli.crf.inference import iteration_counts, load_pydensecrf
-from rmi_cli.crf.worker import CRFJob, CRFWorker, init_pool_worker, run_pool_task
+from rmi_cli.crf.per_image import CRFJob, CRFWorker, init_pool_worker, run_pool_task
 from rmi_cli.engine.progress import TrainProgress
 from rmi_cli.errors import DataError, Interrupted
 from rmi_cli.iou import confusion_counts
 from rmi_cli.records import CRFResult, Fingerprint, ImageCounts
+from rmi_cli.run_folder import probs_index
 from rmi_cli.system import usable_cores
 
 _POLL_S = 0.25  # how often the parent checks `should_stop` while the pool works
@@ -85,7 +86,7 @@ def run_crf(
 
 
 def _read_index(probs_dir: Path, split: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    path = probs_dir / "index.json"
+    path = probs_index(probs_dir)
     if not path.is_file():
         raise DataError(
             f"{path} not found: no saved probabilities there; run `rmi eval` with saved "
@@ -118,7 +119,7 @@ def _check_index(
     dataset_size: int,
     where: str,
 ) -> None:
-    index = probs_dir / "index.json"
+    index = probs_index(probs_dir)
     if len(class_names) != len(dataset_classes):
         raise DataError(
             f"{index}: the probabilities have {len(class_names)} classes but {where} has "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch.utils.data import DataLoader
@@ -90,5 +90,6 @@ def _nbytes(sample: Sample) -> int:
     return sample.image.numel() + sample.label.numel()
 
 
-def _keep(sample: Sample) -> Sample:
+def _keep(sample: Any) -> Any:
+    """The collate function of a loader without batching: each sample as it is."""
     return sample

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import count
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from rmi_cli.config import DataConfig
-from rmi_cli.data.base import Sample, SegmentationDataset
+from rmi_cli.data.base import SegmentationDataset
 from rmi_cli.data.batches import AugmentSettings, make_batch
 from rmi_cli.data.gpu_cache import DeviceCache, choose_backend
 from rmi_cli.data.sampling import batch_plan
@@ -103,7 +103,7 @@ def _worker_stream(
     loader = DataLoader(
         _BatchTasks(dataset, settings, batch_size, seed),
         batch_size=None,
-        sampler=count(start_iteration),  # type: ignore[arg-type]  # an endless iterable is fine
+        sampler=count(start_iteration),  # an endless iterable is fine
         num_workers=workers,
         persistent_workers=workers > 0,
         prefetch_factor=PREFETCH_BATCHES if workers > 0 else None,
@@ -138,5 +138,6 @@ def iter_eval(
         yield EvalSample(image, label, raw_image, sample.name)
 
 
-def _keep(sample: Sample) -> Sample:
+def _keep(sample: Any) -> Any:
+    """The collate function of a loader without batching: each sample as it is."""
     return sample

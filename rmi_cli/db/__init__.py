@@ -7,19 +7,10 @@ result storage and the rows reports read. Imports no torch; nothing happens at i
         job = claim(db, worker="host:1234")
 """
 
+from rmi_cli.db.connect import ENV_VAR, open_database, resolve_target
 from rmi_cli.db.database import Database
 from rmi_cli.db.figure_rows import experiment_about, metric_points, run_configs
-from rmi_cli.db.migrate import (
-    VERSION_TABLE,
-    UpgradeReport,
-    create_at_head,
-    current_revision,
-    head_revision,
-    revisions,
-    schema_diff,
-    upgrade,
-)
-from rmi_cli.db.queue import (
+from rmi_cli.db.leases import (
     DEFAULT_LEASE_S,
     Enqueued,
     EnqueueReport,
@@ -37,6 +28,15 @@ from rmi_cli.db.queue import (
     stale_jobs,
     status_counts,
 )
+from rmi_cli.db.migrate import (
+    VERSION_TABLE,
+    UpgradeReport,
+    current_revision,
+    head_revision,
+    revisions,
+    schema_diff,
+    upgrade,
+)
 from rmi_cli.db.results import (
     crf_postprocess,
     store_crf,
@@ -53,7 +53,6 @@ from rmi_cli.db.rows import (
     throughput_rows,
 )
 from rmi_cli.db.schema import JobKind, JobStatus
-from rmi_cli.db.session import ENV_VAR, open_database, resolve_target
 
 __all__ = [
     "DEFAULT_LEASE_S",
@@ -70,7 +69,6 @@ __all__ = [
     "UpgradeReport",
     "claim",
     "complete",
-    "create_at_head",
     "crf_postprocess",
     "current_revision",
     "enqueue",

@@ -69,9 +69,7 @@ def is_retryable(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and any(m in str(exc.orig) for m in _SQLITE_BUSY)
 
 
-def get_or_insert(
-    session: Session, existing: Select[tuple[T]], new: Callable[[], T]
-) -> tuple[T, bool]:
+def get_or_insert(session: Session, existing: Select[T], new: Callable[[], T]) -> tuple[T, bool]:
     """The row `existing` selects, else `new()` inserted; and whether it was inserted.
 
     A concurrent insert of the same unique key (possible on PostgreSQL; SQLite's writers are

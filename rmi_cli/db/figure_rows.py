@@ -1,5 +1,5 @@
 """The read side for figures and the HTML report: an experiment's description, its runs'
-configurations, and its training curves in one query (plain dicts; no pandas, no torch)."""
+configurations, and its training curves in one query (records of `rmi_cli.stored`)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,15 @@ from sqlalchemy import select
 from rmi_cli.db.database import Database
 from rmi_cli.db.rows import find_experiment_id
 from rmi_cli.db.schema import Experiment, JobKind, Membership, MetricPoint, Run
+from rmi_cli.stored import ExperimentRecord, TrainingPoint
 
 
-def experiment_about(db: Database, name: str) -> dict[str, Any]:
-    """Keys: name, description, manifest_path (None when queued without a manifest)."""
+def experiment_about(db: Database, name: str) -> ExperimentRecord:
+    """The experiment's name, description and manifest path."""
     with db.session() as session:
         experiment = session.get(Experiment, find_experiment_id(session, db, name))
         assert experiment is not None
-        return {
-            "name": experiment.name,
-            "description": experiment.description,
-            "manifest_path": experiment.manifest_path,
-        }
+        return ExperimentRecord(experiment.name, experiment.description, experiment.manifest_path)
 
 
 def run_configs(db: Database, experiment: str) -> dict[str, dict[str, Any]]:
@@ -36,9 +33,8 @@ def run_configs(db: Database, experiment: str) -> dict[str, dict[str, Any]]:
         return {name: dict(config) for name, config in session.execute(stmt)}
 
 
-def metric_points(db: Database, experiment: str) -> list[dict[str, Any]]:
-    """Every stored training report of the experiment's train runs, by run then iteration.
-    Keys: run, method, group, seed, iteration, loss, lr, images_per_s, elapsed_s."""
+def metric_points(db: Database, experiment: str) -> list[TrainingPoint]:
+    """Every stored training report of the experiment's train runs, by run then iteration."""
     with db.session() as session:
         stmt = (
             select(
@@ -57,16 +53,14 @@ def metric_points(db: Database, experiment: str) -> list[dict[str, Any]]:
             .order_by(Membership.position, Membership.name, MetricPoint.iteration)
         )
         return [
-            {
-                "run": name,
-                "method": method,
-                "group": group,
-                "seed": config.get("seed"),
-                "iteration": point.iteration,
-                "loss": point.loss,
-                "lr": point.lr,
-                "images_per_s": point.images_per_s,
-                "elapsed_s": point.elapsed_s,
-            }
+            TrainingPoint(
+                run=name,
+                method=method,
+                group=group,
+                seed=config.get("seed"),
+                iteration=point.iteration,
+                loss=point.loss,
+                lr=point.lr,
+            )
             for name, method, group, config, point in session.execute(stmt)
         ]

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -104,11 +104,6 @@ def ensure_schema(db: Database, *, create: bool) -> None:
     )
 
 
-def create_at_head(db: Database) -> None:
-    """Create every table of an empty database by running all migrations."""
-    migrate_to(db, "head")
-
-
 def upgrade(db: Database, *, backup: bool = True) -> UpgradeReport:
     """Migrate to head, copying an SQLite file first (`<file>.bak-<from>-<UTC time>`)."""
     head = head_revision()
@@ -159,19 +154,6 @@ def schema_diff(db: Database) -> list[Any]:
         return list(compare_metadata(context, Base.metadata))
 
 
-def new_revision(db: Database, message: str, *, autogenerate: bool = True) -> Path:
-    """Write `migrations/versions/NNNN_<message>.py` (for maintainers changing the schema);
-    `db` must be at head so that autogenerate compares the models with the current schema."""
-    rev_id = f"{len(revisions()) + 1:04d}"
-    with db.engine.connect() as conn:
-        script = command.revision(
-            alembic_config(conn), message=message, autogenerate=autogenerate, rev_id=rev_id
-        )
-    if script is None or isinstance(script, list):
-        raise RuntimeError(f"alembic wrote no single revision for {message!r}")
-    return Path(script.path)
-
-
 def _read_revision(conn: Connection) -> str | None:
     context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
     return context.get_current_revision()
@@ -203,7 +185,8 @@ def _migration_connection(db: Database) -> Iterator[Connection]:
             # Batch mode drops and recreates tables; with foreign keys on, dropping a parent
             # table would cascade-delete its children's rows. The pragma is a no-op inside a
             # transaction, so it is set on the raw connection before BEGIN.
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+            sqlite = cast(sqlite3.Connection, conn.connection.driver_connection)
+            sqlite.execute("PRAGMA foreign_keys = OFF")
         try:
             with conn.begin():
                 if conn.dialect.name == "postgresql":
@@ -213,7 +196,8 @@ def _migration_connection(db: Database) -> Iterator[Connection]:
                     _check_foreign_keys(db, conn)
         finally:
             if db.is_sqlite and not conn.invalidated:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+                sqlite = cast(sqlite3.Connection, conn.connection.driver_connection)
+                sqlite.execute("PRAGMA foreign_keys = ON")
 
 
 def _check_foreign_keys(db: Database, conn: Connection) -> None:

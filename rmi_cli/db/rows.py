@@ -1,7 +1,7 @@
-"""The read side for reports and `rmi status`: plain dicts, one per row (no pandas here).
+"""The read side for reports and `rmi status`: one frozen record per row (`rmi_cli.stored`).
 
-The report layer turns these into DataFrames. Keys are stable and documented on each function;
-fractions stay fractions (IoU 0.734, not 73.4), times are milliseconds, memory megabytes.
+The report layer turns these into DataFrames; fractions stay fractions (IoU 0.734, not 73.4),
+times are milliseconds, memory megabytes.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from rmi_cli.db.schema import (
 )
 from rmi_cli.errors import DatabaseError
 from rmi_cli.records import Fingerprint
+from rmi_cli.stored import EvaluationRecord, MetricsRecord, RunRecord, ThroughputRecord
 
 
 def experiment_names(db: Database) -> list[str]:
@@ -47,17 +48,12 @@ def experiment_tables(db: Database, name: str) -> list[dict[str, Any]]:
         return [dict(table) for table in stored or ()]
 
 
-def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) -> list[dict]:
-    """One dict per (run of the experiment x split x post-processing), in the experiment's run
-    order, plain evaluation first, then CRF by iterations. Keys: experiment, run, run_id,
-    config_hash, seed, method, group, model, backbone, loss, params, split, postprocess, miou,
-    pixel_accuracy, mean_accuracy, num_images, class_iou ({class name: IoU or None}, in class
-    order), boundary_miou and class_boundary_iou (the same for the boundary IoU; None / {} when
-    stored before revision 0003), image_counts (`records.ImageCounts` or None), inference_median_ms,
-    inference_p90_ms, crf_median_ms, total_median_ms, crf_params, peak_train_memory_mb,
-    peak_eval_memory_mb, protocol (the InferenceTiming fields or None), device, torch,
-    environment (the `Fingerprint` fields), evaluated_at, status. For a CRF job,
-    model/backbone/loss/seed/peak training memory are those of the run it post-processes."""
+def evaluation_rows(
+    db: Database, *, experiment: str, split: str | None = None
+) -> list[EvaluationRecord]:
+    """One record per (run of the experiment x split x post-processing), in the experiment's
+    run order, plain evaluation first, then CRF by iterations; with each evaluation's per-image
+    counts (`image_counts`, None when stored before revision 0003) and environment."""
     with db.session() as session:
         experiment_id = find_experiment_id(session, db, experiment)
         members = session.execute(
@@ -86,7 +82,7 @@ def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) 
                 environment = environments[evaluation.environment_id]
                 network = networks.get((source.id, evaluation.split))
                 where = f"{db.url}: evaluation {evaluation.id} of run {member.name}"
-                rows.append(
+                fields = (
                     _membership_fields(experiment, member, run, source)
                     | _evaluation_fields(evaluation, where)
                     | _current_network_time(evaluation, network)
@@ -97,16 +93,12 @@ def evaluation_rows(db: Database, *, experiment: str, split: str | None = None) 
                         "environment": _environment_fields(environment),
                     }
                 )
+                rows.append(EvaluationRecord(**fields))
         return rows
 
 
-def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
-    """One dict per run of the experiment (all experiments, then runs in none, when None).
-
-    Keys: experiment, name, run_id, config_hash, kind, method, group, status, priority,
-    attempts, max_attempts, worker, heartbeat_at, heartbeat_age_s, stale, error, depends_on,
-    created_at, started_at, finished_at. `stale`: running with an expired lease.
-    """
+def run_rows(db: Database, *, experiment: str | None = None) -> list[RunRecord]:
+    """One record per run of the experiment (all experiments, then runs in none, when None)."""
     now = utcnow()
     with db.session() as session:
         stmt = (
@@ -120,47 +112,46 @@ def run_rows(db: Database, *, experiment: str | None = None) -> list[dict]:
                 Membership.experiment_id == find_experiment_id(session, db, experiment)
             )
         rows = [
-            {"experiment": name, "name": member.name}
-            | _run_fields(run, now)
-            | {"method": member.method, "group": member.group_label}
+            RunRecord(
+                experiment=name,
+                name=member.name,
+                method=member.method,
+                group=member.group_label,
+                **_run_fields(run, now),
+            )
             for member, name, run in session.execute(stmt.options(selectinload(Run.depends_on)))
         ]
         if experiment is None:
             alone = select(Run).where(~Run.members.any()).order_by(Run.id)
             rows += [
-                {"experiment": None, "name": run.config_hash}
-                | _run_fields(run, now)
-                | {"method": "", "group": ""}
+                RunRecord(experiment=None, name=run.config_hash, **_run_fields(run, now))
                 for run in session.scalars(alone.options(selectinload(Run.depends_on)))
             ]
         return rows
 
 
-def metrics_rows(db: Database, run_id: int) -> list[dict]:
-    """The run's training reports by iteration. Keys: iteration, loss, lr, images_per_s,
-    elapsed_s, rmi_fallbacks, extra (dict of extra scalars)."""
+def metrics_rows(db: Database, run_id: int) -> list[MetricsRecord]:
+    """The run's training reports by iteration."""
     with db.session() as session:
         points = session.scalars(
             select(MetricPoint).where(MetricPoint.run_id == run_id).order_by(MetricPoint.iteration)
         )
         return [
-            {
-                "iteration": point.iteration,
-                "loss": point.loss,
-                "lr": point.lr,
-                "images_per_s": point.images_per_s,
-                "elapsed_s": point.elapsed_s,
-                "rmi_fallbacks": point.rmi_fallbacks,
-                "extra": dict(point.extra_json),
-            }
+            MetricsRecord(
+                iteration=point.iteration,
+                loss=point.loss,
+                lr=point.lr,
+                images_per_s=point.images_per_s,
+                elapsed_s=point.elapsed_s,
+                rmi_fallbacks=point.rmi_fallbacks,
+                extra=dict(point.extra_json),
+            )
             for point in points
         ]
 
 
-def throughput_rows(db: Database) -> list[dict]:
-    """One dict per trained run with a stored training summary, oldest first (for cost
-    estimates). Keys: run_id, config_hash, config (the run's configuration), iterations,
-    train_time_s, images_per_s, peak_train_memory_mb, device, resumed_from."""
+def throughput_rows(db: Database) -> list[ThroughputRecord]:
+    """One record per trained run with a stored training summary, oldest first."""
     with db.session() as session:
         stmt = (
             select(TrainSummary, Run.config_hash, Run.config_json, Environment.device)
@@ -169,17 +160,17 @@ def throughput_rows(db: Database) -> list[dict]:
             .order_by(TrainSummary.created_at, TrainSummary.run_id)
         )
         return [
-            {
-                "run_id": summary.run_id,
-                "config_hash": config_hash,
-                "config": config,
-                "iterations": summary.iterations,
-                "train_time_s": summary.train_time_s,
-                "images_per_s": summary.images_per_s,
-                "peak_train_memory_mb": summary.peak_train_memory_mb,
-                "device": device,
-                "resumed_from": summary.resumed_from,
-            }
+            ThroughputRecord(
+                run_id=summary.run_id,
+                config_hash=config_hash,
+                config=config,
+                iterations=summary.iterations,
+                train_time_s=summary.train_time_s,
+                images_per_s=summary.images_per_s,
+                peak_train_memory_mb=summary.peak_train_memory_mb,
+                device=device,
+                resumed_from=summary.resumed_from,
+            )
             for summary, config_hash, config, device in session.execute(stmt)
         ]
 
@@ -201,7 +192,9 @@ def _ids(runs: Iterable[Run]) -> set[int]:
 
 
 def _by_id(session: Session, model: type, column: Any, ids: set[int]) -> dict[int, Any]:
-    rows = session.scalars(select(model).where(column.in_(sorted(ids)))) if ids else []
+    if not ids:
+        return {}
+    rows: Iterable[Any] = session.scalars(select(model).where(column.in_(sorted(ids))))
     return {getattr(row, column.key): row for row in rows}
 
 
@@ -233,7 +226,7 @@ def _network_evaluations(session: Session, run_ids: set[int]) -> dict[tuple[int,
     return {(e.run_id, e.split): e for e in session.scalars(stmt)}
 
 
-def _current_network_time(evaluation: Evaluation, network: Evaluation | None) -> dict:
+def _current_network_time(evaluation: Evaluation, network: Evaluation | None) -> dict[str, Any]:
     """A CRF row's network time as its trained run's evaluation has it now (evaluated again
     since the CRF ran, the network time changed; the CRF's own time did not)."""
     if evaluation.postprocess == NO_POSTPROCESS or network is None:
@@ -256,7 +249,9 @@ def _postprocess_order(postprocess: str) -> tuple[int, str]:
     return (int(iterations), "") if iterations.isdigit() else (1 << 30, postprocess)
 
 
-def _membership_fields(experiment: str, member: Membership, run: Run, source: Run) -> dict:
+def _membership_fields(
+    experiment: str, member: Membership, run: Run, source: Run
+) -> dict[str, Any]:
     config = source.config_json
     return {
         "experiment": experiment,
@@ -274,12 +269,12 @@ def _membership_fields(experiment: str, member: Membership, run: Run, source: Ru
     }
 
 
-def _environment_fields(environment: Environment) -> dict:
+def _environment_fields(environment: Environment) -> dict[str, Any]:
     names = [f.name for f in dataclasses.fields(Fingerprint)]
     return {name: getattr(environment, name) for name in names}
 
 
-def _evaluation_fields(evaluation: Evaluation, where: str) -> dict:
+def _evaluation_fields(evaluation: Evaluation, where: str) -> dict[str, Any]:
     evidence = evaluation.evidence
     return {
         "split": evaluation.split,
@@ -307,7 +302,7 @@ def _evaluation_fields(evaluation: Evaluation, where: str) -> dict:
     }
 
 
-def _run_fields(run: Run, now: datetime) -> dict:
+def _run_fields(run: Run, now: datetime) -> dict[str, Any]:
     heartbeat = run.heartbeat_at
     return {
         "run_id": run.id,

@@ -19,9 +19,9 @@ import torch
 from rmi_cli.atomic import atomic_link, atomic_write_bytes
 from rmi_cli.config import ModelConfig
 from rmi_cli.errors import CheckpointError
+from rmi_cli.run_folder import LAST_CHECKPOINT, RunFolder
 
 FORMAT_VERSION = 1
-LAST_NAME = "last.pt"
 KEEP_CHECKPOINTS = 3  # iter-<N>.pt files kept besides last.pt; older ones are deleted
 _ITER_FILE = re.compile(r"iter-(\d+)\.pt")
 _TEMP_FILE = re.compile(r"\.(?:iter-\d+|last)\.pt\..+\.tmp")
@@ -51,7 +51,7 @@ def describe_signature(signature: dict[str, Any]) -> str:
 
 
 def checkpoint_dir(workdir: Path) -> Path:
-    return Path(workdir) / "checkpoints"
+    return RunFolder(Path(workdir)).checkpoints
 
 
 def save_checkpoint(
@@ -70,7 +70,7 @@ def save_checkpoint(
     directory = Path(directory)
     iter_path = directory / f"iter-{iteration}.pt"
     atomic_write_bytes(iter_path, buffer.getvalue())
-    atomic_link(iter_path, directory / LAST_NAME, fallback=buffer.getvalue())
+    atomic_link(iter_path, directory / LAST_CHECKPOINT, fallback=buffer.getvalue())
     _prune(directory, keep=max(1, keep))
     return iter_path
 
@@ -92,7 +92,7 @@ def _prune(directory: Path, *, keep: int) -> None:
 
 def latest_checkpoint(workdir: Path) -> Path | None:
     """`workdir/checkpoints/last.pt` when it exists."""
-    path = checkpoint_dir(workdir) / LAST_NAME
+    path = RunFolder(Path(workdir)).last_checkpoint
     return path if path.is_file() else None
 
 

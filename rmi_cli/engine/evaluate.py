@@ -44,6 +44,7 @@ from rmi_cli.metrics import (
 )
 from rmi_cli.models import SegmentationModel, build_model
 from rmi_cli.records import EvalResult, ImageCounts, InferenceTiming
+from rmi_cli.run_folder import RunFolder, probs_index
 
 
 @dataclass
@@ -79,7 +80,8 @@ class _Evaluator:
         predictions = logits.argmax(dim=1)  # (1, H, W)
         label = label.reshape(predictions.shape)
         self.confusions.append(self.confusion.update(label, predictions))
-        width = boundary_width(*label.shape[-2:], BOUNDARY_FRACTION)
+        height, width_px = label.shape[-2:]
+        width = boundary_width(int(height), int(width_px), BOUNDARY_FRACTION)
         classes = self.confusion.num_classes
         self.boundaries.append(boundary_counts(label[0], predictions[0], classes, width))
         if self.probs_dir is not None:
@@ -129,7 +131,7 @@ def evaluate_run(
             precision=resolve_precision(config.train.precision, device),
             channels_last=config.train.channels_last,
             confusion=ConfusionMatrix(info.num_classes, device=device),
-            probs_dir=Path(workdir) / "probs" / split if keep_probs else None,
+            probs_dir=RunFolder(Path(workdir)).probs(split) if keep_probs else None,
         )
         total = len(dataset) if limit is None else min(limit, len(dataset))
         samples = itertools.islice(iter_eval(dataset, config.data, device=device), total)
@@ -158,7 +160,7 @@ def evaluate_run(
 def _write_index(directory: Path, names: list[str], info: DatasetInfo, split: str) -> None:
     """What the CRF step needs to read the saved probabilities back, written last."""
     atomic_write_json(
-        directory / "index.json",
+        probs_index(directory),
         {
             "names": names,
             "class_names": list(info.class_names),

@@ -97,13 +97,13 @@ class TrainProgress:
             self._bar.stop()
 
     def advance(self, iteration: int) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             self._bar.update(self._task, completed=iteration)
 
     def report(self, metrics: TrainMetrics, *, eta_s: float) -> None:
         if not self.enabled:
             return
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             self._bar.update(
                 self._task,
                 completed=metrics.iteration,

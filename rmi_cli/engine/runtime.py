@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from rmi_cli.errors import ConfigError
+
+M = TypeVar("M", bound=nn.Module)  # any module; place_model returns the same type
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -67,7 +70,7 @@ def uses_channels_last(enabled: bool, device: torch.device) -> bool:
     return enabled and device.type == "cuda"
 
 
-def place_model(model: nn.Module, device: torch.device, *, channels_last: bool) -> nn.Module:
+def place_model(model: M, device: torch.device, *, channels_last: bool) -> M:
     """Move the model to `device`, in channels_last when asked (and useful there)."""
     model = model.to(device)
     if uses_channels_last(channels_last, device):

@@ -28,7 +28,7 @@ def stop_on_signals() -> Iterator[Callable[[], bool]]:
 
     def handle(number: int, frame: FrameType | None) -> None:
         if stop.is_set():
-            _call_previous(previous[number], number, frame)
+            _call_previous(previous[signal.Signals(number)], number, frame)
             return
         stop.set()
 

@@ -38,6 +38,7 @@ from rmi_cli.errors import CheckpointError, Interrupted, RunFailed
 from rmi_cli.losses import build_loss
 from rmi_cli.models import build_model
 from rmi_cli.records import TrainMetrics, TrainResult
+from rmi_cli.run_folder import RunFolder
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
@@ -81,7 +82,7 @@ def train_run(
     with numerics(deterministic=config.train.deterministic, device=device):
         run = build_run(config, Path(workdir), device)
         state, rng_state = _resume(run)
-        atomic_write_json(run.workdir / "config.json", config.to_json_dict())
+        atomic_write_json(RunFolder(run.workdir).config_file, config.to_json_dict())
         if state.iteration >= config.train.iterations:
             return _result(run, state, train_time_s=0.0, images_per_s=0.0, peak_mb=None)
         stream = build_train_stream(
@@ -299,7 +300,7 @@ def _result(
 ) -> TrainResult:
     final = ckpt.checkpoint_dir(run.workdir) / f"iter-{state.iteration}.pt"
     if not final.is_file():
-        final = ckpt.checkpoint_dir(run.workdir) / ckpt.LAST_NAME
+        final = RunFolder(run.workdir).last_checkpoint
     return TrainResult(
         checkpoint=str(final),
         iterations=state.iteration,

@@ -11,8 +11,8 @@ Every loss ignores labels equal to `ignore_index` (255) and labels outside [0, C
 """
 
 from rmi_cli.losses.affinity import AffinityLoss, affinity_field_loss
-from rmi_cli.losses.base import SegLoss
-from rmi_cli.losses.pixelwise import BCELoss, CELoss, bce_loss, ce_loss
+from rmi_cli.losses.base import LossInputError, SegLoss
+from rmi_cli.losses.baselines import BCELoss, CELoss, bce_loss, ce_loss
 from rmi_cli.losses.registry import LOSSES, LossBuilder, build_loss, loss_option_names
 from rmi_cli.losses.rmi import RMILoss, rmi_loss, rmi_per_class
 
@@ -22,6 +22,7 @@ __all__ = [
     "BCELoss",
     "CELoss",
     "LossBuilder",
+    "LossInputError",
     "RMILoss",
     "SegLoss",
     "affinity_field_loss",

@@ -23,6 +23,8 @@ border and let ignored pixels in); the recipe asks for correct masking, and this
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -30,7 +32,7 @@ from torch import Tensor
 from rmi_cli.constants import IGNORE_INDEX
 from rmi_cli.errors import LossOptionError
 from rmi_cli.losses.base import SegLoss, check_inputs, valid_mask, work_dtype
-from rmi_cli.losses.pixelwise import ce_loss
+from rmi_cli.losses.baselines import ce_loss
 
 # Ke et al.'s clipping of the probabilities and their complements.
 _BOT_EPSILON = 1e-4
@@ -177,7 +179,7 @@ class AffinityLoss(SegLoss):
     ) -> None:
         super().__init__(num_classes=num_classes, ignore_index=ignore_index)
         check_affinity_options(kld_margin, lambda_edge, lambda_non_edge, decay_base, downsample)
-        self.options = {
+        self.options: dict[str, Any] = {
             "kld_margin": float(kld_margin),
             "lambda_edge": float(lambda_edge),
             "lambda_non_edge": float(lambda_non_edge),

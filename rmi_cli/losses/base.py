@@ -13,6 +13,14 @@ from torch import Tensor, nn
 from rmi_cli.errors import LossOptionError
 
 
+class LossInputError(ValueError):
+    """Tensors a loss cannot take (shapes, dtypes, devices, a channel count that is not the
+    loss's `num_classes`). Inside `rmi` the engine builds both sides from one configuration, so
+    this is a bug, not the user's input: it is deliberately not a `UserError`, keeps its
+    traceback, and a queued job that hits it is retried with the traceback stored. Options and
+    sizes a user chose (radius, pool_size vs crop size) raise `LossOptionError` instead."""
+
+
 class SegLoss(nn.Module):
     """A segmentation loss: `forward(logits (B, C, H, W), labels (B, H, W)) -> scalar`.
 
@@ -45,33 +53,33 @@ class SegLoss(nn.Module):
 def check_inputs(logits: Tensor, labels: Tensor, num_classes: int | None) -> int:
     """Validate a (logits, labels) pair and return the number of classes.
 
-    Raises `LossOptionError` naming both shapes when they do not fit together.
+    Raises `LossInputError` naming both shapes when they do not fit together.
     """
     if logits.dim() != 4 or not logits.is_floating_point():
-        raise LossOptionError(
+        raise LossInputError(
             f"logits must be a floating-point (B, C, H, W) tensor; found {logits.dtype} "
             f"{tuple(logits.shape)}"
         )
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise LossOptionError(f"labels must be an integer tensor; found {labels.dtype}")
+        raise LossInputError(f"labels must be an integer tensor; found {labels.dtype}")
     batch, channels, height, width = logits.shape
     if tuple(labels.shape) != (batch, height, width):
-        raise LossOptionError(
+        raise LossInputError(
             f"labels must have shape (B, H, W) = {(batch, height, width)} to match logits "
             f"(B, C, H, W) = {tuple(logits.shape)}; found labels {tuple(labels.shape)}"
         )
     if labels.device != logits.device:
-        raise LossOptionError(
+        raise LossInputError(
             f"labels are on {labels.device} but logits on {logits.device}; move both to one device"
         )
     if num_classes is not None and num_classes != channels:
-        raise LossOptionError(
+        raise LossInputError(
             f"num_classes is {num_classes} but the logits have {channels} channels "
             f"(shape {tuple(logits.shape)}); build the loss with num_classes={channels} "
             f"or fix the model's output"
         )
     if channels < 1 or height < 1 or width < 1 or batch < 1:
-        raise LossOptionError(f"logits must not be empty; found shape {tuple(logits.shape)}")
+        raise LossInputError(f"logits must not be empty; found shape {tuple(logits.shape)}")
     return channels
 
 

@@ -14,17 +14,17 @@ from rmi_cli.constants import IGNORE_INDEX
 from rmi_cli.errors import LossOptionError
 from rmi_cli.losses.affinity import AffinityLoss
 from rmi_cli.losses.base import SegLoss
-from rmi_cli.losses.pixelwise import BCELoss, CELoss
+from rmi_cli.losses.baselines import BCELoss, CELoss
 from rmi_cli.losses.rmi import RMILoss
+from rmi_cli.registry import Registry
 
 LossBuilder = Callable[..., SegLoss]
 
-LOSSES: dict[str, LossBuilder] = {
-    "ce": CELoss,
-    "bce": BCELoss,
-    "rmi": RMILoss,
-    "aaf": AffinityLoss,
-}
+LOSSES: Registry[LossBuilder] = Registry("loss")  # keys: config.LossName
+LOSSES.register("ce", CELoss)
+LOSSES.register("bce", BCELoss)
+LOSSES.register("rmi", RMILoss)
+LOSSES.register("aaf", AffinityLoss)
 
 _COMMON = ("num_classes", "ignore_index")
 
@@ -41,7 +41,8 @@ def build_loss(
 ) -> SegLoss:
     """Build the loss `name` with `options` (the fields of its config block).
 
-    Raises `LossOptionError` for an unknown name, an unknown option or an invalid value.
+    Raises `UnknownName` for an unknown loss, `LossOptionError` for an unknown option or an
+    invalid value.
     """
     known = loss_option_names(name)
     unknown = sorted(set(options) - set(known))
@@ -54,6 +55,4 @@ def build_loss(
 
 
 def _builder(name: str) -> LossBuilder:
-    if name not in LOSSES:
-        raise LossOptionError(f"unknown loss {name!r}; known losses: {', '.join(LOSSES)}")
-    return LOSSES[name]
+    return LOSSES.get(name, field="loss.name")

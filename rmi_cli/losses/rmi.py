@@ -25,8 +25,8 @@ from torch import Tensor
 from rmi_cli.constants import IGNORE_INDEX
 from rmi_cli.errors import LossOptionError
 from rmi_cli.losses.base import SegLoss, check_inputs, valid_mask, work_dtype
-from rmi_cli.losses.pixel import PixelTerms, Pooling, pool_labels
 from rmi_cli.losses.region import RegionScatter, rmi_from_scatter
+from rmi_cli.losses.rmi_pixel_terms import PixelTerms, Pooling, pool_labels
 
 POOL_WAYS = ("avg", "max", "nearest")
 MAX_RADIUS = 10

@@ -11,12 +11,12 @@ from rmi_cli.manifest.loader import (
     manifest_from_text,
     override_layer,
 )
-from rmi_cli.manifest.schema import CRFStep, ExperimentSpec, ManifestSpec, TableSpec
+from rmi_cli.manifest.schema import CRFStepSpec, ExperimentSpec, ManifestSpec, TableSpec
 
 __all__ = [
     "GROUP_LABELS",
     "METHOD_LABELS",
-    "CRFStep",
+    "CRFStepSpec",
     "ExperimentPlan",
     "ExperimentSpec",
     "Manifest",

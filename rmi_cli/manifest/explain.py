@@ -94,7 +94,7 @@ def known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 def strip_union_tags(loc: tuple[Any, ...], model: type[BaseModel]) -> tuple[Any, ...]:
     """Drop the union tags pydantic inserts in locations (`loss.rmi.radius` -> `loss.radius`,
-    `crf.CRFStep.iters` -> `crf.iters`)."""
+    `crf.CRFStepSpec.iters` -> `crf.iters`)."""
     return _walk(model, loc)[0]
 
 
@@ -115,12 +115,12 @@ def _walk(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any, ...]
 
 def _tagged(alternatives: list[Any], part: Any) -> Any:
     """The alternative a union tag selects: a discriminator value, a model's class name, or a
-    generic's repr such as `list[CRFStep]`."""
+    generic's repr such as `list[CRFStepSpec]`."""
     for alt in alternatives:
         if _is_model(alt) and part in (alt.__name__, _tag_of(alt)):
             return alt
     if isinstance(part, str) and "[" in part:
-        # pydantic names a validated model `function-after[_check(), CRFStep]`
+        # pydantic names a validated model `function-after[_check(), CRFStepSpec]`
         named = [alt for alt in alternatives if _is_model(alt) and f"{alt.__name__}]" in part]
         if named:
             return named[0]

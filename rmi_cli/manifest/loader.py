@@ -147,7 +147,8 @@ class Manifest:
             entry_layer = yaml_layer(self.source, overrides, (*prefix, "runs", entry))
             for index, point in enumerate(grid_points(spec.grids())):
                 grid_layer = self._grid_layer(experiment, spec, index, point)
-                for seed in spec.seeds or [None]:
+                seeds: Sequence[int | None] = spec.seeds or [None]
+                for seed in seeds:
                     name = entry + point_suffix(point) + (f"-s{seed}" if seed is not None else "")
                     seed_layer = dotted_layer({"seed": seed} if seed is not None else {}, "", {})
                     layers = [*base, entry_layer, grid_layer, seed_layer, set_layer]

@@ -30,7 +30,7 @@ TableKind = Literal["methods", "per-class", "ablation"]
 RUN_META_KEYS = ("label", "group")
 
 
-class CRFStep(CRFConfig):
+class CRFStepSpec(CRFConfig):
     """Dense-CRF post-processing scheduled after the runs of one entry of `runs`."""
 
     on: str = Field(description="the name of the entry in `runs` whose runs it post-processes")
@@ -56,7 +56,7 @@ class ExperimentSpec(Strict):
     runs: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
     grid: dict[str, list[Any]] | list[dict[str, list[Any]]] = Field(default_factory=dict)
     seeds: list[int] | None = None
-    crf: CRFStep | list[CRFStep] | None = None
+    crf: CRFStepSpec | list[CRFStepSpec] | None = None
     tables: list[TableSpec] = Field(default_factory=list)
 
     @field_validator("grid")
@@ -77,7 +77,7 @@ class ExperimentSpec(Strict):
             raise ValueError(f"seeds must be a non-empty list of distinct integers; found {seeds}")
         return seeds
 
-    def crf_steps(self) -> list[CRFStep]:
+    def crf_steps(self) -> list[CRFStepSpec]:
         if self.crf is None:
             return []
         return self.crf if isinstance(self.crf, list) else [self.crf]

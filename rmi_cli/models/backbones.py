@@ -20,7 +20,7 @@ from typing import NamedTuple
 from torch import Tensor, nn
 from torchvision.models import resnet
 
-from rmi_cli.config import BackboneName
+from rmi_cli.registry import Registry
 
 STEM_CHANNELS = (64, 64, 128)
 
@@ -93,11 +93,10 @@ def build_resnet(name: str, *, deep_stem: bool = False, output_stride: int = 16)
 
 BackboneBuilder = Callable[..., ResNetBackbone]
 
-BACKBONES: dict[BackboneName, BackboneBuilder] = {
-    "resnet18": partial(build_resnet, "resnet18"),
-    "resnet50": partial(build_resnet, "resnet50"),
-    "resnet101": partial(build_resnet, "resnet101"),
-}
+BACKBONES: Registry[BackboneBuilder] = Registry("backbone")  # keys: config.BackboneName
+BACKBONES.register("resnet18", partial(build_resnet, "resnet18"))
+BACKBONES.register("resnet50", partial(build_resnet, "resnet50"))
+BACKBONES.register("resnet101", partial(build_resnet, "resnet101"))
 
 
 def _apply_output_stride(net: resnet.ResNet, output_stride: int) -> None:
@@ -118,7 +117,7 @@ def _dilate_layer(layer: nn.Sequential, *, previous: int, dilation: int) -> None
     """
     for index, block in enumerate(layer):
         rate = previous if index == 0 else dilation
-        block.stride = 1
+        block.stride = 1  # type: ignore[assignment]  # torchvision's blocks keep a plain int
         for conv in block.modules():
             if isinstance(conv, nn.Conv2d):
                 conv.stride = (1, 1)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from rmi_cli.config import ModelConfig
 from rmi_cli.errors import ConfigError
 from rmi_cli.models.backbones import BACKBONES
 from rmi_cli.models.deeplab import MODELS, SegmentationModel
 from rmi_cli.models.pretrained import load_pretrained
-
-T = TypeVar("T")
 
 
 def build_model(cfg: ModelConfig, *, num_classes: int) -> SegmentationModel:
@@ -21,15 +17,9 @@ def build_model(cfg: ModelConfig, *, num_classes: int) -> SegmentationModel:
     """
     if num_classes < 1:
         raise ConfigError(f"a model needs at least one class; got num_classes={num_classes}")
-    build_backbone = _lookup(BACKBONES, cfg.backbone, "model.backbone")
-    build_head = _lookup(MODELS, cfg.name, "model.name")
+    build_backbone = BACKBONES.get(cfg.backbone, field="model.backbone")
+    build_head = MODELS.get(cfg.name, field="model.name")
     backbone = build_backbone(deep_stem=cfg.deep_stem, output_stride=cfg.output_stride)
     if cfg.pretrained is not None:
         load_pretrained(backbone, cfg.pretrained)
     return build_head(backbone, num_classes=num_classes, dropout=cfg.dropout)
-
-
-def _lookup(registry: dict[str, T], name: str, field: str) -> T:
-    if name not in registry:
-        raise ConfigError(f"{field}: unknown {name!r}; known: {', '.join(registry)}")
-    return registry[name]

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from rmi_cli.config import ModelName
 from rmi_cli.models.backbones import BackboneFeatures, ResNetBackbone
+from rmi_cli.registry import Registry
 
 ASPP_CHANNELS = 256
 LOW_LEVEL_CHANNELS = 48
@@ -157,7 +157,10 @@ def deeplabv3plus(
 
 ModelBuilder = Callable[..., SegmentationModel]
 
-MODELS: dict[ModelName, ModelBuilder] = {"deeplabv3": deeplabv3, "deeplabv3plus": deeplabv3plus}
+# keys: config.ModelName
+MODELS: Registry[ModelBuilder] = Registry("model")
+MODELS.register("deeplabv3", deeplabv3)
+MODELS.register("deeplabv3plus", deeplabv3plus)
 
 
 def _init_head(head: nn.Module) -> None:

@@ -5,36 +5,32 @@ table = build_table("methods", rows, split="val", baseline="CE", reference=True)
 print(render(table, "markdown"))
 ```
 
-Pure pandas (no torch, no SQL): `rows` are the dicts `rmi_cli.db` reads for an experiment.
+Pure pandas (no torch, no SQL): `rows` are the records `rmi_cli.db` reads for an experiment.
+Names are resolved on first use, so that `rmi_cli.report.kinds` (the table kinds and formats)
+can be read without importing pandas.
 """
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from __future__ import annotations
 
-from rmi_cli.errors import UserError
-from rmi_cli.report.ablation import ablation_table
-from rmi_cli.report.frames import class_iou_frame, scores_frame
-from rmi_cli.report.methods import methods_table
-from rmi_cli.report.paper import paper_results
-from rmi_cli.report.per_class import per_class_table
-from rmi_cli.report.render import FORMATS, Format, render
-from rmi_cli.report.table import Column, ReportTable
+import importlib
+from typing import TYPE_CHECKING, Any
 
-# Keys are the manifest's table kinds (`rmi_cli.manifest.schema.TableKind`) and `--kind` values.
-TABLES: dict[str, Callable[..., ReportTable]] = {
-    "methods": methods_table,
-    "per-class": per_class_table,
-    "ablation": ablation_table,
-}
+if TYPE_CHECKING:
+    from rmi_cli.report.ablation import ablation_table
+    from rmi_cli.report.frames import class_iou_frame, scores_frame
+    from rmi_cli.report.kinds import FORMATS, TABLES, Format, build_table
+    from rmi_cli.report.methods import methods_table
+    from rmi_cli.report.paper import paper_results
+    from rmi_cli.report.per_class import per_class_table
+    from rmi_cli.report.rendering import render
+    from rmi_cli.report.table import Column, ReportTable
 
-
-def build_table(kind: str, rows: Sequence[Mapping[str, Any]], /, **options: Any) -> ReportTable:
-    """`TABLES[kind](rows, **options)`; an unknown kind is a `UserError` naming the known.
-    `rows` is positional-only: the ablation table takes a `rows=` option of its own."""
-    if kind not in TABLES:
-        raise UserError(f"unknown table kind {kind!r}; known: {', '.join(TABLES)}")
-    return TABLES[kind](rows, **options)
-
+_HOMES = {
+    "FORMATS": "kinds", "TABLES": "kinds", "Format": "kinds", "build_table": "kinds",
+    "Column": "table", "ReportTable": "table", "ablation_table": "ablation",
+    "class_iou_frame": "frames", "scores_frame": "frames", "methods_table": "methods",
+    "paper_results": "paper", "per_class_table": "per_class", "render": "rendering",
+}  # fmt: skip
 
 __all__ = [
     "FORMATS",
@@ -51,3 +47,9 @@ __all__ = [
     "render",
     "scores_frame",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

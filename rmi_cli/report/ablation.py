@@ -14,12 +14,11 @@ from rmi_cli.records import IoUMetric
 from rmi_cli.report import notes
 from rmi_cli.report.frames import varying_params
 from rmi_cli.report.intervals import add_cell_intervals, interval_notes
-from rmi_cli.report.methods import Records, experiment_name, prepared, short_keys
+from rmi_cli.report.methods import Records, Runs, experiment_name, prepared, short_keys
 from rmi_cli.report.paper import infer_dataset, no_reference_note, paper_tables, where
 from rmi_cli.report.stats import best_cells, order_rows, over_seeds
 from rmi_cli.report.table import Column, ReportTable
 
-STATS = ("miou", "miou_std", "miou_n")
 CELL_INTERVALS = "Each cell's [lo, hi] (in CSV/JSON and the figure's error bars)"
 
 
@@ -189,7 +188,7 @@ def ablation_table(
     *,
     rows: str | None = None,
     cols: str | None = None,
-    runs: Records = (),
+    runs: Runs = (),
     split: str | None = None,
     reference: bool = False,
     title: str | None = None,

@@ -1,4 +1,5 @@
-"""Evaluation rows (dicts from `rmi_cli.db`) -> tidy DataFrames.
+"""Evaluation records (`rmi_cli.stored.EvaluationRecord`, as `rmi_cli.db` reads them) ->
+tidy DataFrames.
 
 `scores_frame`: one row per (run x split x post-processing), scores in percent, times in ms.
 `class_iou_frame`: the same rows in long format, one row per class.
@@ -22,6 +23,7 @@ import pandas as pd
 
 from rmi_cli.errors import UserError
 from rmi_cli.records import IoUMetric
+from rmi_cli.stored import EvaluationRecord, RunRecord
 
 KEY = ["group", "method", "postprocess", "params_key"]
 SCORE_COLUMNS = [
@@ -63,60 +65,61 @@ def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _total_ms(row: Mapping[str, Any]) -> float:
-    total = row.get("total_median_ms")
-    if total is not None:
-        return float(total)
+def _total_ms(row: EvaluationRecord) -> float:
+    if row.total_median_ms is not None:
+        return float(row.total_median_ms)
     # the contract fills total_median_ms; tolerate rows that only carry the parts
-    parts = [row.get("inference_median_ms"), row.get("crf_median_ms")]
+    parts = [row.inference_median_ms, row.crf_median_ms]
     return math.nan if parts[0] is None else sum(float(p) for p in parts if p is not None)
 
 
-def metric_values(row: Mapping[str, Any], metric: IoUMetric) -> tuple[Any, Mapping[str, Any]]:
+def metric_values(
+    row: EvaluationRecord, metric: IoUMetric
+) -> tuple[float | None, Mapping[str, float | None]]:
     """(the mean, {class: value}) of `metric` in one evaluation row (fractions or None)."""
     if metric == "boundary-iou":
-        classes = row.get("class_boundary_iou") or {}
-        return row.get("boundary_miou"), classes or dict.fromkeys(row.get("class_iou") or {})
-    return row.get("miou"), row.get("class_iou") or {}
+        classes = row.class_boundary_iou or dict.fromkeys(row.class_iou or {})
+        return row.boundary_miou, classes
+    return row.miou, row.class_iou or {}
 
 
-def _score_record(row: Mapping[str, Any], metric: IoUMetric = "miou") -> dict[str, Any]:
-    params = dict(row.get("params") or {})
-    postprocess = str(row.get("postprocess") or "none")
-    method = str(row["method"])
+def _score_record(row: EvaluationRecord, metric: IoUMetric = "miou") -> dict[str, Any]:
+    params = dict(row.params or {})
+    postprocess = str(row.postprocess or "none")
+    method = str(row.method)
     value, class_iou = metric_values(row, metric)
     return {
-        "experiment": row.get("experiment"),
-        "run": str(row["run"]),
-        "run_id": row.get("run_id"),
-        "seed": row.get("seed"),
-        "status": str(row.get("status") or "unknown"),
-        "dataset": row.get("dataset"),
-        "group": str(row.get("group") or ""),
-        "model": row.get("model"),
-        "backbone": row.get("backbone"),
+        "experiment": row.experiment,
+        "run": str(row.run),
+        "run_id": row.run_id,
+        "seed": row.seed,
+        "status": str(row.status or "unknown"),
+        "dataset": row.dataset,
+        "group": str(row.group or ""),
+        "model": row.model,
+        "backbone": row.backbone,
         "method": method,
-        "loss": row.get("loss"),
+        "loss": row.loss,
         "postprocess": postprocess,
         "crf_iters": crf_iterations(postprocess),
         "label": method_label(method, postprocess),
         "params": params,
         "params_key": params_key(params),
-        "split": str(row.get("split") or ""),
-        "evaluated": row.get("miou") is not None,
+        "split": str(row.split or ""),
+        "evaluated": row.miou is not None,
         "miou": _percent(value),
-        "pixel_accuracy": _percent(row.get("pixel_accuracy")),
-        "inference_ms": _number(row.get("inference_median_ms")),
-        "inference_p90_ms": _number(row.get("inference_p90_ms")),
-        "crf_ms": _number(row.get("crf_median_ms")),
+        "pixel_accuracy": _percent(row.pixel_accuracy),
+        "inference_ms": _number(row.inference_median_ms),
+        "inference_p90_ms": _number(row.inference_p90_ms),
+        "crf_ms": _number(row.crf_median_ms),
         "total_ms": _total_ms(row),
-        "train_memory_mb": _number(row.get("peak_train_memory_mb")),
-        "eval_memory_mb": _number(row.get("peak_eval_memory_mb")),
-        "protocol": row.get("protocol"),
-        "device": row.get("device"),
-        "torch": row.get("torch"),
+        "train_memory_mb": _number(row.peak_train_memory_mb),
+        "eval_memory_mb": _number(row.peak_eval_memory_mb),
+        "protocol": row.protocol,
+        "device": row.device,
+        "torch": row.torch,
         "classes": tuple(class_iou),
-        "counts": row.get("image_counts"),
+        "counts": row.image_counts,
     }
 
 
@@ -124,35 +127,31 @@ PENDING_CRF = "crf"
 
 
 def placeholder_rows(
-    records: Sequence[Mapping[str, Any]], runs: Iterable[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """A row with no scores for each run (`run_rows` dict: name, status, kind, method, group,
-    optional params) that has no evaluation row. Without `params`, a run takes those of its
-    method's rows when they agree (the grid point is then unambiguous)."""
-    have = {str(row["run"]) for row in records}
+    records: Sequence[EvaluationRecord], runs: Iterable[RunRecord]
+) -> list[EvaluationRecord]:
+    """A record with no scores for each run that has no evaluation record. A run takes the
+    params of its method's rows when they agree (the grid point is then unambiguous)."""
+    have = {row.run for row in records}
     known: dict[tuple[str, str], set[str]] = {}
     for row in records:
-        key = (str(row.get("group") or ""), str(row["method"]))
-        known.setdefault(key, set()).add(params_key(row.get("params") or {}))
+        known.setdefault((row.group or "", row.method), set()).add(params_key(row.params or {}))
     placeholders = []
     for run in runs:
-        name = str(run.get("name") or run.get("run"))
-        if name in have:
+        if run.name in have:
             continue
-        group, method = str(run.get("group") or ""), str(run.get("method") or "")
-        params = run.get("params")
-        if params is None:
-            candidates = known.get((group, method), set())
-            params = json.loads(candidates.pop()) if len(candidates) == 1 else {}
+        candidates = known.get((run.group or "", run.method or ""), set())
+        params = json.loads(candidates.pop()) if len(candidates) == 1 else {}
         placeholders.append(
-            {"experiment": run.get("experiment"), "run": name, "run_id": run.get("run_id"),
-             "status": run.get("status"), "group": group, "method": method, "params": params,
-             "postprocess": PENDING_CRF if run.get("kind") == "crf" else "none", "miou": None}
+            EvaluationRecord(
+                experiment=run.experiment, run=run.name, method=run.method or "",
+                run_id=run.run_id, status=run.status, group=run.group or "", params=params,
+                postprocess=PENDING_CRF if run.kind == "crf" else "none", miou=None,
+            )
         )  # fmt: skip
     return placeholders
 
 
-def scores_frame(records: Iterable[Mapping[str, Any]], metric: IoUMetric = "miou") -> pd.DataFrame:
+def scores_frame(records: Iterable[EvaluationRecord], metric: IoUMetric = "miou") -> pd.DataFrame:
     """One row per evaluation row: scores in % (NaN where missing), times in ms."""
     data = [_score_record(row, metric) for row in records]
     frame = pd.DataFrame(data, columns=SCORE_COLUMNS)
@@ -160,12 +159,12 @@ def scores_frame(records: Iterable[Mapping[str, Any]], metric: IoUMetric = "miou
 
 
 def class_iou_frame(
-    records: Iterable[Mapping[str, Any]], metric: IoUMetric = "miou"
+    records: Iterable[EvaluationRecord], metric: IoUMetric = "miou"
 ) -> pd.DataFrame:
     """Long format: one row per (evaluation row x class), IoU in % (NaN: zero union)."""
     data: list[dict[str, Any]] = []
     for position, row in enumerate(records):
-        if row.get("miou") is None:
+        if row.miou is None:
             continue
         base = _score_record(row, metric) | {"row": position}
         for index, (name, iou) in enumerate(metric_values(row, metric)[1].items()):
@@ -177,8 +176,8 @@ def class_iou_frame(
 
 
 def with_runs(
-    records: Sequence[Mapping[str, Any]], runs: Iterable[Mapping[str, Any]]
-) -> list[Mapping[str, Any]]:
+    records: Sequence[EvaluationRecord], runs: Iterable[RunRecord]
+) -> list[EvaluationRecord]:
     """The evaluation rows, then a placeholder for each run that has none."""
     return [*records, *placeholder_rows(records, runs)]
 

@@ -26,9 +26,9 @@ from rmi_cli.report.figures.curves import curves_figure
 from rmi_cli.report.figures.qualitative import Qualitative, qualitative_figure
 from rmi_cli.report.page import PAGE_CSS, environment_section, evaluations_section
 from rmi_cli.report.table import ReportTable
+from rmi_cli.stored import EvaluationRecord, RunRecord, TrainingPoint
 
-Records = Sequence[Mapping[str, Any]]
-FACTOR = "loss.pool_size"  # RMI's downsampling factor
+Records = Sequence[EvaluationRecord]
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,9 @@ class ReportInputs:
 
     experiment: str
     records: Records  # evaluation rows (`rmi_cli.db.evaluation_rows`)
-    runs: Records = ()  # run rows (`rmi_cli.db.run_rows`)
+    runs: Sequence[RunRecord] = ()  # run rows (`rmi_cli.db.run_rows`)
     tables: Sequence[TableSpec] = ()
-    points: Records = ()  # training reports (`figures.curves.POINT_KEYS`)
+    points: Sequence[TrainingPoint] = ()  # training reports (`rmi_cli.db.metric_points`)
     qualitative: Qualitative | None = None
     qualitative_command: str = ""
     missing_figures: Sequence[str] = ()  # one line per figure that could not be drawn, and why
@@ -159,13 +159,12 @@ def _figure(drawn: DrawnFigure) -> str:
     )
 
 
-def _runs(runs: Records, configs: Mapping[str, Mapping[str, Any]]) -> str:
+def _runs(runs: Sequence[RunRecord], configs: Mapping[str, Mapping[str, Any]]) -> str:
     items = []
     for run in runs:
-        name = str(run.get("name"))
-        config = configs.get(name)
+        config = configs.get(run.name)
         body = f"<pre>{_e(json.dumps(config, indent=2, sort_keys=True))}</pre>" if config else ""
-        summary = f"{name}: {run.get('kind')} {run.get('method', '')}, {run.get('status')}"
+        summary = f"{run.name}: {run.kind} {run.method}, {run.status}"
         items.append(f"<details><summary>{_e(summary)}</summary>{body}</details>")
     return (
         '<section id="runs"><h2>Runs and their resolved configurations</h2>'

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -20,8 +19,10 @@ from rmi_cli.report.intervals import add_delta_intervals, interval_notes
 from rmi_cli.report.paper import with_reference
 from rmi_cli.report.stats import add_delta, best_cells, order_rows, over_seeds
 from rmi_cli.report.table import Column, ReportTable
+from rmi_cli.stored import EvaluationRecord, RunRecord
 
-Records = Sequence[Mapping[str, Any]]
+Records = Sequence[EvaluationRecord]
+Runs = Sequence[RunRecord]
 METHOD_VALUES = ["miou", "total_ms", "crf_ms", "inference_ms", "eval_memory_mb"]
 GROUP = Column("group", "Group", "label")
 METHOD = Column("label", "Method", "label")
@@ -36,7 +37,7 @@ MEMORY = Column("eval_memory_mb", "Peak eval mem. (MB)", decimals=0, better="min
 
 
 def prepared(
-    records: Records, runs: Records, split: str | None, metric: IoUMetric = "miou"
+    records: Records, runs: Runs, split: str | None, metric: IoUMetric = "miou"
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(every row incl. placeholders for `runs` without results, the rows on the chosen split
     plus those placeholders, that split)."""
@@ -124,7 +125,7 @@ def with_delta(
 def methods_table(
     records: Records,
     *,
-    runs: Records = (),
+    runs: Runs = (),
     split: str | None = None,
     baseline: str = "CE",
     reference: bool = False,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rmi_cli.report.notes import protocol_text
+from rmi_cli.stored import EvaluationRecord
 
 PAGE_CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;
@@ -43,7 +44,7 @@ ENVIRONMENT_FIELDS = (
 )  # fmt: skip
 
 
-def environment_ids(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def environment_ids(records: Sequence[EvaluationRecord]) -> dict[str, str]:
     """A short name ("E1", "E2", ...) for each distinct environment, keyed by its JSON."""
     ids: dict[str, str] = {}
     for row in records:
@@ -53,30 +54,28 @@ def environment_ids(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return ids
 
 
-def _environment_key(row: Mapping[str, Any]) -> str:
-    environment = row.get("environment")
-    return json.dumps(environment, sort_keys=True, default=str) if environment else ""
+def _environment_key(row: EvaluationRecord) -> str:
+    environment = row.environment
+    return json.dumps(dict(environment), sort_keys=True, default=str) if environment else ""
 
 
-def evaluations_section(records: Sequence[Mapping[str, Any]]) -> str:
+def evaluations_section(records: Sequence[EvaluationRecord]) -> str:
     """Every stored evaluation behind the tables: what it scored and how it was measured."""
     ids = environment_ids(records)
     head = ("Run", "Split", "Post-processing", "Images", "mIoU (%)", "Boundary mIoU (%)",
             "Per-image counts", "Env.", "Evaluated (UTC)", "Inference-time protocol")  # fmt: skip
     rows = []
     for row in records:
-        if row.get("miou") is None:
+        if row.miou is None:
             continue
-        protocol = row.get("protocol")
-        crf = row.get("crf_params")
-        how = protocol_text(protocol) if protocol else "not timed"
-        if crf:
-            how += "; CRF " + ", ".join(f"{k}={v}" for k, v in sorted(crf.items()))
+        how = protocol_text(dict(row.protocol)) if row.protocol else "not timed"
+        if row.crf_params:
+            how += "; CRF " + ", ".join(f"{k}={v}" for k, v in sorted(row.crf_params.items()))
         cells = (
-            row.get("run"), row.get("split"), row.get("postprocess"), row.get("num_images"),
-            _percent(row.get("miou")), _percent(row.get("boundary_miou")),
-            "yes" if row.get("image_counts") is not None else "no (re-run rmi eval)",
-            ids.get(_environment_key(row), "?"), _when(row.get("evaluated_at")), how,
+            row.run, row.split, row.postprocess, row.num_images,
+            _percent(row.miou), _percent(row.boundary_miou),
+            "yes" if row.image_counts is not None else "no (re-run rmi eval)",
+            ids.get(_environment_key(row), "?"), _when(row.evaluated_at), how,
         )  # fmt: skip
         rows.append(cells)
     return _section(
@@ -88,13 +87,13 @@ def evaluations_section(records: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def environment_section(records: Sequence[Mapping[str, Any]]) -> str:
+def environment_section(records: Sequence[EvaluationRecord]) -> str:
     ids = environment_ids(records)
     environments = {}
     for row in records:
         key = _environment_key(row)
-        if key:
-            environments[ids[key]] = row["environment"]
+        if key and row.environment:
+            environments[ids[key]] = row.environment
     rows = [(name, *(env.get(k) for k in ENVIRONMENT_FIELDS)) for name, env in environments.items()]
     return _section("environments", "Environments", "", ("Env.", *ENVIRONMENT_FIELDS), rows)
 

@@ -10,6 +10,7 @@ from rmi_cli.report.frames import class_iou_frame, class_names, select_split
 from rmi_cli.report.methods import (
     METRIC_TITLES,
     Records,
+    Runs,
     experiment_name,
     leading_columns,
     method_rows,
@@ -63,7 +64,7 @@ def _zero_union_note(frame: pd.DataFrame, keys: list[str]) -> list[str]:
 def per_class_table(
     records: Records,
     *,
-    runs: Records = (),
+    runs: Runs = (),
     split: str | None = None,
     baseline: str = "CE",
     reference: bool = False,

@@ -8,7 +8,7 @@ grid coordinates (`frames.KEY`). Values are the mean and the sample standard dev
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from typing import Any
 
 import pandas as pd
@@ -46,7 +46,7 @@ def over_seeds(
         expected.get(tuple(k), ())
         for k in out.assign(family=family(out))[FAMILY_KEY].itertuples(index=False)
     ]
-    out["n"] = [0 if not isinstance(d, Iterable) else len(d) for d in out["done"]]
+    out["n"] = [len(d) if isinstance(d, Sized) else 0 for d in out["done"]]
     out["runs"] = [len(w) for w in wanted]
     out["missing"] = [_missing(w, d, status) for w, d in zip(wanted, out["done"], strict=True)]
     return out.drop(columns="done").reset_index(drop=True)

@@ -108,7 +108,7 @@ def test_table_prints_table_1_with_the_crf_row(trained: Workspace, rmi: Rmi) -> 
     assert result.err == ""
     lines = result.out.splitlines()
     assert lines[0] == "**tiny: methods on val**"
-    header = "| Group | Method | n | Inf. time (ms) | +CRF (ms) | mIoU (%) | Δ vs CE |"
+    header = "| Group | Method | n | Inf. time (ms) | +CRF (ms) | mIoU (%) | Δ vs CE [95% CI] |"
     assert header in lines
     body = [line.split(" | ")[:2] for line in lines if line.startswith("| DeepLabv3 ")]
     assert [method for _, method in body] == ["CE", "CE & CRF-1", "RMI"]

@@ -88,7 +88,7 @@ USAGE_ERRORS: dict[str, Case] = {
     ),
     "table in an unknown format": lambda db, m, root: (
         ["table", "-e", EXPERIMENT, "--format", "xml"],
-        "unknown table format 'xml'; known: rich, markdown, latex, csv, json",
+        "unknown table format 'xml'; known: rich, markdown, latex, html, csv, json",
     ),
     "table of an unknown kind": lambda db, m, root: (
         ["table", "-e", EXPERIMENT, "--kind", "grid"],

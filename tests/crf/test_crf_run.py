@@ -12,7 +12,7 @@ import pytest
 
 from rmi_cli.config import CRFConfig, DataConfig, SyntheticConfig
 from rmi_cli.crf import CRFCache, probabilities_from_labels, run_crf
-from rmi_cli.crf.worker import CRFWorker, confusion_matrix
+from rmi_cli.crf.per_image import CRFWorker, confusion_matrix
 from rmi_cli.errors import DataError, DependencyMissing, Interrupted
 from rmi_cli.iou import confusion_counts, mean_iou
 

@@ -12,7 +12,7 @@ FORBIDDEN = (
     "rmi_cli.losses", "rmi_cli.models", "rmi_cli.data", "rmi_cli.engine", "rmi_cli.crf",
     "rmi_cli.cli", "rmi_cli.report", "rmi_cli.manifest",
 )  # fmt: skip
-MODULES = ("database", "enqueue", "migrate", "queue", "results", "rows", "schema", "session")
+MODULES = ("connect", "database", "enqueue", "leases", "migrate", "results", "rows", "schema")
 
 
 def test_db_imports_nothing_from_the_torch_side_and_does_nothing(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ The queue and process tests already run on both backends through the `db_url` fi
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 from db_samples import eval_result, image_counts, train_spec
@@ -20,9 +22,9 @@ from rmi_cli.db import (
     store_evaluation,
     upgrade,
 )
+from rmi_cli.db.connect import resolve_target
 from rmi_cli.db.database import where
 from rmi_cli.db.migrate import schema_diff
-from rmi_cli.db.session import resolve_target
 from rmi_cli.errors import DatabaseError
 
 
@@ -39,11 +41,11 @@ def test_results_round_trip(pg_database: str) -> None:
         report = enqueue_experiment(db, "e", [train_spec(1)])
         store_evaluation(db, report.jobs[0][1].run_id, eval_result())
     with open_database(pg_database, create=False) as db:
-        (row,) = evaluation_rows(db, experiment="e")
+        (row,) = [asdict(record) for record in evaluation_rows(db, experiment="e")]
     assert row["class_iou"] == {"road": 0.5, "sky": None, "car": 0.75}
     assert row["protocol"]["precision"] == "fp32"
     # the per-image counts' blob is BYTEA here, BLOB on SQLite: the same bytes either way
-    np.testing.assert_array_equal(row["image_counts"].counts, image_counts().counts)
+    np.testing.assert_array_equal(row["image_counts"]["counts"], image_counts().counts)
     assert row["boundary_miou"] == 0.375
 
 

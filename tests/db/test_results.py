@@ -46,15 +46,22 @@ from rmi_cli.db.schema import (
     TrainSummary,
 )
 from rmi_cli.errors import DatabaseError
+from rmi_cli.stored import EvaluationRecord, MetricsRecord, RunRecord, ThroughputRecord
 
 ROW_KEYS = {
     "experiment", "run", "run_id", "config_hash", "seed", "method", "group", "model", "backbone",
     "loss", "params", "split", "postprocess", "miou", "pixel_accuracy", "mean_accuracy",
     "num_images", "class_iou", "inference_median_ms", "inference_p90_ms", "crf_median_ms",
     "total_median_ms", "peak_train_memory_mb", "peak_eval_memory_mb", "protocol", "device",
-    "torch", "status", "boundary_miou", "class_boundary_iou", "image_counts", "crf_params",
-    "environment", "evaluated_at",
+    "torch", "status", "dataset", "boundary_miou", "class_boundary_iou", "image_counts",
+    "crf_params", "environment", "evaluated_at",
 }  # fmt: skip
+
+
+def plain(records: list, kind: type) -> list[dict]:
+    """The records as dicts, after checking that they are the typed records of the contract."""
+    assert all(type(record) is kind for record in records)
+    return [asdict(record) for record in records]
 
 
 def count(db: Database, model: type) -> int:
@@ -87,7 +94,7 @@ def test_train_result_round_trip_and_replacement(db: Database, db_path: Path, qu
         assert session.scalar(select(func.count()).select_from(TrainSummary)) == 1
         assert session.scalar(select(func.count()).select_from(Environment)) == 1
     with open_database(str(db_path), create=False) as again:
-        (row,) = throughput_rows(again)
+        (row,) = plain(throughput_rows(again), ThroughputRecord)
     assert (row["run_id"], row["images_per_s"], row["device"]) == (train_id, 40.0, "cpu")
     assert row["config"]["seed"] == 7
 
@@ -98,7 +105,7 @@ def test_metrics_upsert_on_resume(db: Database, db_path: Path, queued) -> None:
     store_metrics(db, train_id, metrics(range(4, 9), loss=2.0))  # resumed from iteration 3
     db.close()
     with open_database(str(db_path)) as again:
-        rows = metrics_rows(again, train_id)
+        rows = plain(metrics_rows(again, train_id), MetricsRecord)
     assert [r["iteration"] for r in rows] == list(range(1, 9))
     assert rows[2]["loss"] == pytest.approx(1.0 / 3)
     assert rows[3]["loss"] == pytest.approx(2.0 / 4)
@@ -114,7 +121,7 @@ def test_evaluation_round_trip_and_re_evaluation(db: Database, db_path: Path, qu
     store_evaluation(db, train_id, eval_result(miou=0.625))  # re-evaluating replaces
     db.close()
     with open_database(str(db_path)) as again:
-        rows = evaluation_rows(again, experiment="e")
+        rows = plain(evaluation_rows(again, experiment="e"), EvaluationRecord)
         assert count(again, Evaluation) == 1
         assert count(again, ClassIoU) == 3
     (row,) = rows
@@ -136,9 +143,9 @@ def test_evaluation_round_trip_and_re_evaluation(db: Database, db_path: Path, qu
     assert row["environment"] == fingerprint().to_dict()
     assert row["boundary_miou"] == 0.375
     assert row["class_boundary_iou"] == {"road": 0.25, "sky": None, "car": 0.5}
-    assert row["image_counts"].names == image_counts().names
-    np.testing.assert_array_equal(row["image_counts"].counts, image_counts().counts)
-    assert row["image_counts"].boundary_fraction == 0.02
+    assert row["image_counts"]["names"] == image_counts().names  # asdict: a dict here
+    np.testing.assert_array_equal(row["image_counts"]["counts"], image_counts().counts)
+    assert row["image_counts"]["boundary_fraction"] == 0.02
 
 
 def test_per_image_counts_are_one_blob_replaced_with_their_evaluation(db: Database, queued) -> None:
@@ -151,15 +158,16 @@ def test_per_image_counts_are_one_blob_replaced_with_their_evaluation(db: Databa
         blob = session.scalars(select(ImageEvidence.counts)).first()
     assert len(blob) < image_counts().counts.nbytes  # compressed
     rows = evaluation_rows(db, experiment="e")
-    crf = next(r for r in rows if r["postprocess"] == "crf-5")
-    np.testing.assert_array_equal(crf["image_counts"].counts, image_counts(seed=5).counts)
+    crf = next(r for r in rows if r.postprocess == "crf-5")
+    assert crf.image_counts is not None
+    np.testing.assert_array_equal(crf.image_counts.counts, image_counts(seed=5).counts)
 
 
 def test_evaluations_stored_without_counts_read_as_none(db: Database, queued) -> None:
     train_id, _ = queued
     store_evaluation(db, train_id, eval_result(counts=False))
     (row,) = evaluation_rows(db, experiment="e")
-    assert row["image_counts"] is None
+    assert row.image_counts is None
     assert count(db, ImageEvidence) == 0
 
 
@@ -179,7 +187,7 @@ def test_crf_rows_add_network_and_crf_time(db: Database, queued) -> None:
     store_crf(db, crf_id, crf_result(5))  # network time from the train run's evaluation
     store_crf(db, crf_id, crf_result(10), network_timing=timing(20.0))
     store_crf(db, train_id, crf_result(1))  # post-processing stored on the train run itself
-    rows = evaluation_rows(db, experiment="e", split="val")
+    rows = plain(evaluation_rows(db, experiment="e", split="val"), EvaluationRecord)
     assert [(r["run_id"], r["postprocess"]) for r in rows] == [
         (train_id, "none"),
         (train_id, "crf-1"),
@@ -199,7 +207,7 @@ def test_crf_rows_add_network_and_crf_time(db: Database, queued) -> None:
     assert evaluation_rows(db, experiment="e", split="test") == []
     # Evaluated again (a quieter machine, another card): the CRF rows follow.
     store_evaluation(db, train_id, eval_result(median_ms=8.0))
-    rows = evaluation_rows(db, experiment="e", split="val")
+    rows = plain(evaluation_rows(db, experiment="e", split="val"), EvaluationRecord)
     assert [r["total_median_ms"] for r in rows[2:]] == [38.0, 38.0]
     assert rows[2]["inference_median_ms"] == 8.0
 
@@ -207,7 +215,7 @@ def test_crf_rows_add_network_and_crf_time(db: Database, queued) -> None:
 def test_crf_without_any_network_time(db: Database, queued) -> None:
     _, crf_id = queued
     store_crf(db, crf_id, crf_result(5))
-    (row,) = evaluation_rows(db, experiment="e")
+    (row,) = plain(evaluation_rows(db, experiment="e"), EvaluationRecord)
     assert (row["total_median_ms"], row["inference_median_ms"]) == (None, None)
 
 
@@ -246,7 +254,7 @@ def test_run_rows_show_stale_jobs_and_orphans(db: Database, queued) -> None:
     job = claim(db, worker="gone", lease_s=0.0, run_ids=[train_id])
     assert job is not None
     time.sleep(0.01)
-    rows = {r["run_id"]: r for r in run_rows(db)}
+    rows = {r["run_id"]: r for r in plain(run_rows(db), RunRecord)}
     assert rows[train_id]["stale"] and rows[train_id]["worker"] == "gone"
     assert rows[train_id]["heartbeat_age_s"] > 0
     assert (rows[crf_id]["name"], rows[crf_id]["depends_on"]) == (
@@ -254,4 +262,4 @@ def test_run_rows_show_stale_jobs_and_orphans(db: Database, queued) -> None:
         train_spec(7).config_hash,
     )
     assert (rows[orphan]["experiment"], rows[orphan]["name"]) == (None, train_spec(99).config_hash)
-    assert [r["run_id"] for r in run_rows(db, experiment="e")] == [train_id, crf_id]
+    assert [r.run_id for r in run_rows(db, experiment="e")] == [train_id, crf_id]

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rmi_cli.losses.pixel import Pooling, pool_labels
+from rmi_cli.losses.rmi_pixel_terms import Pooling, pool_labels
 
 
 @pytest.mark.parametrize("pool", ["avg", "max", "nearest"])

@@ -20,6 +20,7 @@ from rmi_cli.losses import (
     loss_option_names,
     rmi_loss,
 )
+from rmi_cli.registry import UnknownName
 
 CONFIGS = {
     "ce": config.CELossConfig(),
@@ -60,8 +61,8 @@ def test_built_loss_equals_the_functional_form(name: str) -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    message = "unknown loss 'focal'; known losses: ce, bce, rmi, aaf"
-    with pytest.raises(LossOptionError, match=re.escape(message)):
+    message = "loss.name: unknown loss 'focal'; known: ce, bce, rmi, aaf"
+    with pytest.raises(UnknownName, match=re.escape(message)):
         build_loss("focal", num_classes=3)
 
 

@@ -1,4 +1,5 @@
-"""Bad options and inputs raise `LossOptionError` with one clear message each."""
+"""Bad options raise `LossOptionError` (the user's), tensors that do not fit raise
+`LossInputError` (a bug), each with one clear message."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import re
 import pytest
 import torch
 
-from rmi_cli.errors import LossOptionError, UserError
-from rmi_cli.losses import affinity_field_loss, build_loss, ce_loss, rmi_loss
+from rmi_cli.errors import LossOptionError, RmiError, UserError
+from rmi_cli.losses import LossInputError, affinity_field_loss, build_loss, ce_loss, rmi_loss
 
 
 def logits_labels(
@@ -71,22 +72,22 @@ def test_shape_mismatch_names_both_shapes() -> None:
         "(2, 3, 16, 16); found labels (2, 16, 15)"
     )
     for loss_fn in (rmi_loss, ce_loss, affinity_field_loss):
-        with pytest.raises(LossOptionError, match=re.escape(message)):
+        with pytest.raises(LossInputError, match=re.escape(message)):
             loss_fn(logits, labels, num_classes=3)
 
 
 def test_num_classes_mismatch() -> None:
     logits, labels = logits_labels()
     message = "num_classes is 21 but the logits have 3 channels (shape (2, 3, 16, 16))"
-    with pytest.raises(LossOptionError, match=re.escape(message)):
+    with pytest.raises(LossInputError, match=re.escape(message)):
         build_loss("bce", num_classes=21)(logits, labels)
 
 
 def test_bad_dtypes() -> None:
     logits, labels = logits_labels()
-    with pytest.raises(LossOptionError, match="labels must be an integer tensor; found"):
+    with pytest.raises(LossInputError, match="labels must be an integer tensor; found"):
         ce_loss(logits, labels.float())
-    with pytest.raises(LossOptionError, match="logits must be a floating-point"):
+    with pytest.raises(LossInputError, match="logits must be a floating-point"):
         ce_loss(labels.unsqueeze(1), labels)
 
 
@@ -103,3 +104,10 @@ def test_loss_option_error_is_a_user_error_and_a_value_error() -> None:
         build_loss("rmi", num_classes=3, radius=0)
     with pytest.raises(ValueError, match="RMI radius"):
         build_loss("rmi", num_classes=3, radius=0)
+
+
+def test_input_errors_are_bugs_not_user_errors() -> None:
+    """A queued job that hits one is retried with its traceback, not blamed on the user."""
+    assert issubclass(LossInputError, ValueError)
+    assert not issubclass(LossInputError, RmiError)
+    assert issubclass(LossOptionError, UserError) and issubclass(LossOptionError, ValueError)

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rmi_cli.losses import pixel, region, rmi_loss
+from rmi_cli.losses import region, rmi_loss, rmi_pixel_terms
 from rmi_cli.losses.rmi import _rmi_parts
 
 
@@ -123,7 +123,7 @@ def test_chunked_paths_give_the_same_loss_and_gradient(
 
     whole = run()
     # One image per pixel chunk, one row of windows per statistics band.
-    monkeypatch.setattr(pixel, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(rmi_pixel_terms, "CHUNK_BYTES", 1)
     monkeypatch.setattr(region, "STATS_CHUNK_BYTES", 1)
     chunked = run()
     torch.testing.assert_close(chunked[0], whole[0], rtol=1e-12, atol=0)

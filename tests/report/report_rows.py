@@ -1,11 +1,14 @@
-"""Hand-built evaluation rows, shaped as `rmi_cli.db` returns them for `rmi table`.
+"""Hand-built evaluation records, as `rmi_cli.db` returns them for `rmi table`.
 
 A plain module (not conftest) so tests can import it by a name no other test folder uses.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+from rmi_cli.stored import EvaluationRecord, RunRecord
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -50,15 +53,15 @@ def make_row(
     eval_mb: float | None = 2048.0,
     status: str = "done",
     protocol: dict[str, Any] | None = PROTOCOL,
-) -> dict[str, Any]:
-    """One evaluation row; `miou=None` is a run with no evaluation (queued or failed)."""
+) -> EvaluationRecord:
+    """One evaluation record; `miou=None` is a run with no evaluation (queued or failed)."""
     model = MODELS[group]
     name = f"{'v3p' if model.endswith('plus') else 'v3'}-{method.lower()}-seed{seed}"
     evaluated = miou is not None
     if class_iou is None and evaluated:
         class_iou = dict.fromkeys(classes, miou)
     total = None if net_ms is None else net_ms + (crf_ms or 0.0)
-    return {
+    return EvaluationRecord(**{
         "experiment": experiment,
         "run": name,
         "run_id": abs(hash((experiment, name))) % 10_000,
@@ -85,10 +88,10 @@ def make_row(
         "device": PROTOCOL["device"],
         "torch": "2.6.0",
         "status": status,
-    }
+    })  # fmt: skip
 
 
-def voc_rows() -> list[dict[str, Any]]:
+def voc_rows() -> list[EvaluationRecord]:
     """Table 1-shaped results: two groups, 2 seeds, CE & CRF rows, a failed and a queued run,
     one class with zero union in one seed."""
     rows = []
@@ -104,7 +107,7 @@ def voc_rows() -> list[dict[str, Any]]:
             status = "done" if miou is not None else ("failed" if seed == 2 else "queued")
             row = make_row(group, method, seed, miou, status=status)
             if (group, method, seed) == ("DeepLabv3", "CE", 1):
-                row["class_iou"] = {**row["class_iou"], "sofa": None}
+                row = replace(row, class_iou={**row.class_iou, "sofa": None})
             rows.append(row)
     crf = {
         "DeepLabv3": {1: [0.7820, 0.7840], 5: [0.7830, 0.7850], 10: [0.7810, 0.7830]},
@@ -115,25 +118,25 @@ def voc_rows() -> list[dict[str, Any]]:
             for seed, miou in enumerate(mious):
                 row = make_row(group, "CE", seed, miou, postprocess=f"crf-{iters}",
                                crf_ms=250.0 + 30 * iters, eval_mb=2048.0)  # fmt: skip
-                row["run"] += "+crf"  # a CRF job is a membership of its own, as the db stores it
-                rows.append(row)
+                # a CRF job is a membership of its own, as the db stores it
+                rows.append(replace(row, run=row.run + "+crf"))
     return rows
 
 
-def run_rows_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def run_rows_of(rows: list[EvaluationRecord]) -> list[RunRecord]:
     """What `rmi_cli.db.run_rows` gives for the runs behind `rows` (no params, no scores)."""
-    runs: dict[str, dict[str, Any]] = {}
+    runs: dict[str, RunRecord] = {}
     for row in rows:
-        runs[row["run"]] = {
-            "experiment": row["experiment"], "name": row["run"], "run_id": row["run_id"],
-            "config_hash": row["config_hash"], "status": row["status"],
-            "kind": "crf" if row["run"].endswith("+crf") else "train",
-            "method": row["method"], "group": row["group"], "error": None,
-        }  # fmt: skip
+        runs[row.run] = RunRecord(
+            experiment=row.experiment, name=row.run, run_id=row.run_id or 0,
+            config_hash=row.config_hash or "", status=row.status,
+            kind="crf" if row.run.endswith("+crf") else "train",
+            method=row.method, group=row.group,
+        )  # fmt: skip
     return list(runs.values())
 
 
-def ablation_rows() -> list[dict[str, Any]]:
+def ablation_rows() -> list[EvaluationRecord]:
     """Table 3(a)-shaped: loss.pool x loss.pool_size, 2 seeds; (max, 2) seed 1 failed."""
     values = {
         ("nearest", 2): [0.7750, 0.7770], ("nearest", 4): [0.7740, 0.7760],
@@ -148,12 +151,11 @@ def ablation_rows() -> list[dict[str, Any]]:
                 params={"loss.pool": pool, "loss.pool_size": size},
                 status="done" if miou is not None else "failed",
             )  # fmt: skip
-            row["run"] = f"rmi-pool={pool}-pool_size={size}-seed{seed}"
-            rows.append(row)
+            rows.append(replace(row, run=f"rmi-pool={pool}-pool_size={size}-seed{seed}"))
     return rows
 
 
-def camvid_rows() -> list[dict[str, Any]]:
+def camvid_rows() -> list[EvaluationRecord]:
     """Table 4-shaped: CamVid test, one seed, CE, CE & CRF-1/5, RMI; "fence" never present."""
     rows = []
     for method, miou, post in [

@@ -22,6 +22,7 @@ from rmi_cli.report.figures.qualitative import (
     qualitative_figure,
 )
 from rmi_cli.report.selection import biggest_gain, per_image_miou
+from rmi_cli.stored import TrainingPoint
 
 
 def check_picture(paths: list[Path], *, min_kb: float = 8, max_kb: float = 2000) -> np.ndarray:
@@ -38,8 +39,8 @@ def check_picture(paths: list[Path], *, min_kb: float = 8, max_kb: float = 2000)
 
 def test_curves_one_panel_per_method_with_every_seed(tmp_path):
     points = [
-        {"run": f"{m}-s{s}", "method": m, "group": "DeepLabv3", "seed": s, "iteration": i,
-         "loss": (2.0 if m == "CE" else -1.0) / i + 0.01 * s, "lr": 0.01 * (1 - i / 100) ** 0.9}
+        TrainingPoint(f"{m}-s{s}", m, "DeepLabv3", s, i,
+                      (2.0 if m == "CE" else -1.0) / i + 0.01 * s, 0.01 * (1 - i / 100) ** 0.9)
         for m in ("CE", "RMI") for s in (0, 1) for i in range(1, 100, 5)
     ]  # fmt: skip
     paths = curves_figure(points, tmp_path / "curves.png", title="tiny")

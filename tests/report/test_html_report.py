@@ -4,6 +4,7 @@ protocol and environment of every number and the commands; rendered by a real br
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from test_report_intervals import counted_row
 from rmi_cli.report.figures.qualitative import Qualitative, QualitativeImage
 from rmi_cli.report.html import ReportInputs, TableSpec, write_report
 from rmi_cli.report.table import format_cell
+from rmi_cli.stored import RunRecord, TrainingPoint
 
 ENVIRONMENT = {"hostname": "box", "device": "cpu", "torch": "2.5", "git_commit": "abc123"}
 
@@ -21,13 +23,13 @@ ENVIRONMENT = {"hostname": "box", "device": "cpu", "torch": "2.5", "git_commit":
 @pytest.fixture
 def inputs() -> ReportInputs:
     rows = [counted_row(m, s, q) for m, q in (("CE", 0.6), ("RMI", 0.66)) for s in (0, 1)]
-    old = counted_row("BCE", 0, 0.61) | {"image_counts": None, "boundary_miou": None}
-    rows = [r | {"environment": ENVIRONMENT} for r in [*rows, old]]
+    old = replace(counted_row("BCE", 0, 0.61), image_counts=None, boundary_miou=None)
+    rows = [replace(r, environment=ENVIRONMENT) for r in [*rows, old]]
     points = [
-        {"run": r["run"], "method": r["method"], "group": r["group"], "seed": r["seed"],
-         "iteration": i, "loss": 1.0 / i, "lr": 0.01 * (1 - i / 60)}
-        for r in rows for i in range(1, 60, 4)
-    ]  # fmt: skip
+        TrainingPoint(r.run, r.method, r.group, r.seed, i, 1.0 / i, 0.01 * (1 - i / 60))
+        for r in rows
+        for i in range(1, 60, 4)
+    ]
     image, label = _scene(0)
     picture = QualitativeImage("img0", image, label, {"CE": label, "RMI": label})
     qualitative = Qualitative(
@@ -36,10 +38,7 @@ def inputs() -> ReportInputs:
     return ReportInputs(
         experiment="quickstart",
         records=rows,
-        runs=[
-            {"name": r["run"], "kind": "train", "method": r["method"], "status": "done"}
-            for r in rows
-        ],
+        runs=[RunRecord("quickstart", r.run, 1, "h", "train", "done", r.method) for r in rows],
         tables=[
             TableSpec("methods", {"split": "val"}, "rmi table -e quickstart -k methods"),
             TableSpec(
@@ -53,7 +52,7 @@ def inputs() -> ReportInputs:
         qualitative_command="rmi figure qualitative -e quickstart --runs ce,rmi",
         missing_figures=["No ablation figure: the experiment has no grid."],
         description="CE vs RMI on synthetic scenes.",
-        configs={rows[0]["run"]: {"seed": 0, "loss": {"name": "ce"}}},
+        configs={rows[0].run: {"seed": 0, "loss": {"name": "ce"}}},
         commands=["rmi ablate experiments.yaml -e quickstart"],
         generated="rmi report -e quickstart -o report (test)",
     )

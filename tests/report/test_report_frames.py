@@ -40,7 +40,7 @@ def test_method_label_spells_crf_rows_as_the_paper():
 
 def test_class_iou_frame_is_long_and_keeps_zero_union_as_nan(voc_rows):
     long = class_iou_frame(voc_rows)
-    evaluated = [r for r in voc_rows if r["miou"] is not None]
+    evaluated = [r for r in voc_rows if r.miou is not None]
     assert len(long) == len(evaluated) * len(VOC_CLASSES)
     sofa = long[(long["class_name"] == "sofa") & (long["run"] == "v3-ce-seed1")]
     sofa = sofa[sofa["postprocess"] == "none"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from rmi_cli.report.bootstrap import Evidence, interval, paired_difference
 from rmi_cli.report.methods import methods_table
 from rmi_cli.report.per_class import per_class_table
 from rmi_cli.report.table import format_cell
+from rmi_cli.stored import EvaluationRecord
 
 CLASSES = ("sky", "road", "pole")
 IMAGES = 40
@@ -37,7 +39,7 @@ def counts(quality: float, seed: int) -> ImageCounts:
     return ImageCounts(tuple(f"img{i:02d}" for i in range(IMAGES)), stacked, 0.02)
 
 
-def counted_row(method: str, seed: int, quality: float, **kw: object) -> dict:
+def counted_row(method: str, seed: int, quality: float, **kw: object) -> EvaluationRecord:
     evidence = counts(quality, seed=100 * seed + int(1000 * quality))
     inter, union = evidence.counts.sum(axis=0)[:2]
     b_inter, b_union = evidence.counts.sum(axis=0)[2:]
@@ -52,20 +54,21 @@ def counted_row(method: str, seed: int, quality: float, **kw: object) -> dict:
         **kw,
     )
     boundary = dict(zip(CLASSES, map(float, class_iou(b_inter, b_union)), strict=True))
-    return row | {
-        "image_counts": evidence,
-        "boundary_miou": float(mean_iou(b_inter, b_union)),
-        "class_boundary_iou": boundary,
-    }
+    return replace(
+        row,
+        image_counts=evidence,
+        boundary_miou=float(mean_iou(b_inter, b_union)),
+        class_boundary_iou=boundary,
+    )
 
 
 @pytest.fixture
-def rows() -> list[dict]:
+def rows() -> list[EvaluationRecord]:
     return [counted_row(m, s, q) for m, q in (("CE", 0.6), ("RMI", 0.66)) for s in (0, 1)]
 
 
-def evidence_of(rows: list[dict], method: str) -> Evidence:
-    mine = [r["image_counts"] for r in rows if r["method"] == method]
+def evidence_of(rows: list[EvaluationRecord], method: str) -> Evidence:
+    mine = [r.image_counts for r in rows if r.method == method]
     return Evidence(
         np.stack([c.counts[:, 0] for c in mine]), np.stack([c.counts[:, 1] for c in mine]), (0, 1)
     )
@@ -110,15 +113,15 @@ def test_per_class_table_has_the_interval_too(rows):
 
 
 def test_identical_rows_have_an_interval_of_exactly_zero(rows):
-    twin = [dict(r, method="RMI", run=r["run"] + "-twin") for r in rows if r["method"] == "CE"]
-    table = methods_table([r for r in rows if r["method"] == "CE"] + twin)
+    twin = [replace(r, method="RMI", run=r.run + "-twin") for r in rows if r.method == "CE"]
+    table = methods_table([r for r in rows if r.method == "CE"] + twin)
     row = rmi_row(table)
     assert (table.frame.at[row, "delta_lo"], table.frame.at[row, "delta_hi"]) == (0.0, 0.0)
     assert format_cell(table, row, table.column("delta")) == "+0.00 [+0.00, +0.00]"
 
 
 def test_rows_stored_before_the_counts_say_na_and_what_to_do(rows):
-    old = [dict(r, image_counts=None) if r["method"] == "RMI" else r for r in rows]
+    old = [replace(r, image_counts=None) if r.method == "RMI" else r for r in rows]
     table = methods_table(old)
     row = rmi_row(table)
     assert format_cell(table, row, table.column("delta")).endswith(" [n/a]")
@@ -129,7 +132,7 @@ def test_rows_stored_before_the_counts_say_na_and_what_to_do(rows):
 def test_rows_on_other_images_are_not_paired(rows):
     other = counts(0.66, 3)
     renamed = ImageCounts(tuple(f"x{i}" for i in range(IMAGES)), other.counts, 0.02)
-    mixed = [dict(r, image_counts=renamed) if r["method"] == "RMI" else r for r in rows]
+    mixed = [replace(r, image_counts=renamed) if r.method == "RMI" else r for r in rows]
     table = methods_table(mixed)
     assert table.frame.at[rmi_row(table), "delta_why"] == "evaluated on different images"
 
@@ -138,9 +141,9 @@ def test_boundary_metric_tabulates_the_boundary_iou_and_its_interval(rows):
     table = methods_table(rows, metric="boundary-iou")
     assert table.column("miou").header == "Boundary mIoU (%)"
     row = rmi_row(table)
-    expected = np.mean([r["boundary_miou"] for r in rows if r["method"] == "RMI"]) * 100
+    expected = np.mean([r.boundary_miou for r in rows if r.method == "RMI"]) * 100
     assert table.frame.at[row, "miou"] == pytest.approx(expected)
-    mine = [r["image_counts"] for r in rows]
+    mine = [r.image_counts for r in rows]
     rmi = Evidence(np.stack([c.counts[:, 2] for c in mine[2:]]),
                    np.stack([c.counts[:, 3] for c in mine[2:]]), (0, 1))  # fmt: skip
     ce = Evidence(np.stack([c.counts[:, 2] for c in mine[:2]]),
@@ -150,11 +153,11 @@ def test_boundary_metric_tabulates_the_boundary_iou_and_its_interval(rows):
     assert any(n.startswith("Boundary IoU (Cheng et al.") for n in table.notes)
     per_class = per_class_table(rows, metric="boundary-iou")
     pole = per_class.frame.at[rmi_row(per_class), "iou.pole"]
-    assert pole == pytest.approx(100 * np.mean([r["class_boundary_iou"]["pole"] for r in rows[2:]]))
+    assert pole == pytest.approx(100 * np.mean([r.class_boundary_iou["pole"] for r in rows[2:]]))
 
 
 def test_boundary_metric_on_old_rows_says_rerun(rows):
-    old = [dict(r, boundary_miou=None, class_boundary_iou={}) for r in rows]
+    old = [replace(r, boundary_miou=None, class_boundary_iou={}) for r in rows]
     table = methods_table(old, metric="boundary-iou", intervals=False)
     assert format_cell(table, rmi_row(table), table.column("miou")) == "—"
     assert any("n/a: re-run rmi eval" in n for n in table.notes)
@@ -168,7 +171,7 @@ def test_ablation_cells_carry_their_own_intervals():
     ]
     table = ablation_table(rows, rows="loss.pool", cols="loss.pool_size")
     assert {"loss.pool_size=2_lo", "loss.pool_size=4_hi"} <= set(table.frame.columns)
-    mine = [r["image_counts"] for r in rows if r["params"]["loss.pool_size"] == 4]
+    mine = [r.image_counts for r in rows if r.params["loss.pool_size"] == 4]
     found = interval(Evidence(np.stack([c.counts[:, 0] for c in mine]),
                               np.stack([c.counts[:, 1] for c in mine]), (0, 1)))  # fmt: skip
     assert table.frame.at[0, "loss.pool_size=4_lo"] == pytest.approx(100 * found.low)

@@ -14,7 +14,7 @@ from rmi_cli.report.methods import methods_table
 
 MODULES = [
     "rmi_cli.report",
-    "rmi_cli.report.render",
+    "rmi_cli.report.rendering",
     "rmi_cli.report.figures",
     "rmi_cli.report.html",
     "rmi_cli.report.paper",

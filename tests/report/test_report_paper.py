@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -141,7 +142,7 @@ def test_reference_rows_only_on_their_dataset_and_split(voc_rows, camvid_rows):
     synthetic = [make_row("DeepLabv3", "CE", 0, 0.5, classes=("bg", "pole"))]
     t = methods_table(synthetic, reference=True)
     assert (t.frame["source"] == "ours").all()
-    test_rows = [r | {"split": "test"} for r in voc_rows]
+    test_rows = [replace(r, split="test") for r in voc_rows]
     t = per_class_table(test_rows, reference=True)
     assert any("Table 2 (PASCAL VOC 2012 test)" in n for n in t.notes)
 
@@ -156,8 +157,10 @@ def test_camvid_reference_row_aligns_class_names(camvid_rows):
 
 def test_other_spellings_of_class_names_are_recognised(camvid_rows):
     spelled = {"sign symbol": "SignSymbol", "pole": "Column_Pole", "pavement": "Sidewalk"}
-    for row in camvid_rows:
-        row["class_iou"] = {spelled.get(k, k.title()): v for k, v in row["class_iou"].items()}
+    camvid_rows = [
+        replace(row, class_iou={spelled.get(k, k.title()): v for k, v in row.class_iou.items()})
+        for row in camvid_rows
+    ]
     t = per_class_table(camvid_rows, reference=True)
     paper = t.frame[t.frame["source"] == "paper"].set_index("label")
     assert paper.at["CE (paper)", "iou.SignSymbol"] == 41.04
@@ -167,8 +170,8 @@ def test_other_spellings_of_class_names_are_recognised(camvid_rows):
 
 
 def test_an_explicit_dataset_field_wins_over_class_names(camvid_rows):
-    renamed = [r | {"dataset": "camvid", "class_iou": {f"c{i}": v for i, v in
-               enumerate(r["class_iou"].values())}} for r in camvid_rows]  # fmt: skip
+    renamed = [replace(r, dataset="camvid", class_iou={f"c{i}": v for i, v in
+               enumerate(r.class_iou.values())}) for r in camvid_rows]  # fmt: skip
     t = per_class_table(renamed, reference=True)
     paper = t.frame[t.frame["source"] == "paper"].set_index("label")
     assert paper.at["RMI (paper)", "iou.c0"] == 89.29  # by position: sky
@@ -190,8 +193,7 @@ def test_table3b_shaped_grid_finds_both_factors():
         for radius in (1, 5):
             row = make_row("DeepLabv3", "RMI", 0, 0.78, experiment="voc-table3b",
                            params={"loss.pool_size": size, "loss.radius": radius})  # fmt: skip
-            row["run"] = f"rmi-{size}-{radius}"
-            grid.append(row)
+            grid.append(replace(row, run=f"rmi-{size}-{radius}"))
     t = ablation_table(grid, reference=True)
     paper = t.frame[t.frame["source"] == "paper"].set_index("label")
     assert paper.at["4 (paper)", "loss.radius=1"] == 78.25

@@ -14,7 +14,7 @@ from rmi_cli.errors import UserError
 from rmi_cli.report import FORMATS, render
 from rmi_cli.report.ablation import ablation_table
 from rmi_cli.report.methods import methods_table
-from rmi_cli.report.render import latex_escape
+from rmi_cli.report.rendering import latex_escape
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from report_rows import PROTOCOL, make_row, run_rows_of
@@ -13,6 +14,7 @@ from rmi_cli.report.ablation import ablation_table
 from rmi_cli.report.methods import methods_table
 from rmi_cli.report.per_class import per_class_table
 from rmi_cli.report.table import format_cell
+from rmi_cli.stored import RunRecord
 
 
 def row_of(table, group, label):
@@ -51,7 +53,7 @@ def test_methods_table_means_stds_and_deltas(voc_rows):
 
 def test_a_crf_step_on_another_split_is_not_missing_here(voc_rows):
     on_test = make_row("DeepLabv3", "CE", 0, 0.70, split="test", postprocess="crf-1", crf_ms=9.0)
-    on_test["run"] += "+crf@test"
+    on_test = replace(on_test, run=on_test.run + "+crf@test")
     methods = methods_table([on_test, *voc_rows], split="val")
     assert cell(methods, "DeepLabv3", "CE & CRF-1", "n") == "2"
     per_class = per_class_table([on_test, *voc_rows], split="val")
@@ -104,7 +106,7 @@ def test_protocol_is_stated_next_to_the_times(voc_rows):
 
 
 def test_a_short_warm_up_is_flagged_beside_the_times(voc_rows):
-    quick = [row | {"protocol": PROTOCOL | {"warmup_images": 2}} for row in voc_rows]
+    quick = [replace(row, protocol=PROTOCOL | {"warmup_images": 2}) for row in voc_rows]
     timing = next(n for n in methods_table(quick).notes if n.startswith("Inf. time"))
     assert "after 2 warm-up images (fewer than the protocol's 10: indicative only)" in timing
 
@@ -122,7 +124,7 @@ def test_params_that_vary_within_a_method_get_a_setting_column():
         make_row("DeepLabv3", "RMI", 0, 0.72, params={"loss.radius": 3}),
         make_row("DeepLabv3", "RMI", 1, 0.73, params={"loss.radius": 5}),
     ]
-    rows[2]["run"] = "v3-rmi-r5-seed1"
+    rows[2] = replace(rows[2], run="v3-rmi-r5-seed1")
     table = methods_table(rows)
     assert [c.header for c in table.columns][:3] == ["Group", "Method", "Setting"]
     assert list(table.frame["setting"]) == ["", "radius=3", "radius=5"]
@@ -183,8 +185,10 @@ def test_ablation_axes_can_be_swapped_and_are_checked(ablation_rows):
 
 
 def test_ablation_needs_axes_when_three_keys_vary(ablation_rows):
-    for i, row in enumerate(ablation_rows):
-        row["params"] = row["params"] | {"loss.radius": 3 + i % 2}
+    ablation_rows = [
+        replace(row, params={**row.params, "loss.radius": 3 + i % 2})
+        for i, row in enumerate(ablation_rows)
+    ]
     with pytest.raises(UserError, match="name the rows and columns keys"):
         ablation_table(ablation_rows)
     table = ablation_table(ablation_rows, rows="loss.pool", cols="loss.pool_size")
@@ -192,9 +196,11 @@ def test_ablation_needs_axes_when_three_keys_vary(ablation_rows):
 
 
 def test_one_dimensional_ablation(ablation_rows):
-    rows = [r for r in ablation_rows if r["params"]["loss.pool"] == "avg"]
-    for row in rows:
-        row["params"] = {"loss.pool_size": row["params"]["loss.pool_size"]}
+    rows = [
+        replace(r, params={"loss.pool_size": r.params["loss.pool_size"]})
+        for r in ablation_rows
+        if r.params["loss.pool"] == "avg"
+    ]
     table = ablation_table(rows)
     assert [c.header for c in table.columns] == ["pool_size", "mIoU (%)"]
     assert list(table.frame["label"]) == ["2", "4"]
@@ -211,7 +217,9 @@ def test_ablation_without_a_grid_says_to_use_methods():
 def test_build_table_dispatches_and_names_known_kinds(voc_rows):
     assert build_table("methods", voc_rows, baseline="CE").kind == "methods"
     assert build_table("per-class", voc_rows).kind == "per-class"
-    with pytest.raises(UserError, match="unknown table kind 'grid'; known: methods, per-class"):
+    with pytest.raises(
+        UserError, match="unknown table kind 'grid'; known: methods, per-class, ablation"
+    ):
         build_table("grid", voc_rows)
 
 
@@ -227,12 +235,12 @@ def test_runs_without_rows_come_from_the_run_list(voc_rows):
     """As the database gives them: no rows for unevaluated runs; `run_rows` lists every run."""
     runs = run_rows_of(voc_rows)
     runs += [
-        {"name": "v3p-ce-seed2+crf", "kind": "crf", "method": "CE", "group": "DeepLabv3+",
-         "status": "queued"},
-        {"name": "v3-bce-seed0+crf", "kind": "crf", "method": "BCE", "group": "DeepLabv3",
-         "status": "running"},
+        RunRecord("voc-table1", "v3p-ce-seed2+crf", run_id=901, config_hash="h901", kind="crf",
+                  method="CE", group="DeepLabv3+", status="queued"),
+        RunRecord("voc-table1", "v3-bce-seed0+crf", run_id=902, config_hash="h902", kind="crf",
+                  method="BCE", group="DeepLabv3", status="running"),
     ]  # fmt: skip
-    rows = [r for r in voc_rows if r["miou"] is not None]
+    rows = [r for r in voc_rows if r.miou is not None]
     table = methods_table(rows, runs=runs)
     assert "DeepLabv3+ RMI: n = 2 of 3 (v3p-rmi-seed2: failed)." in table.notes
     assert "DeepLabv3+ Affinity: no result yet (v3p-affinity-seed0: queued)." in table.notes

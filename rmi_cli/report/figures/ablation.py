@@ -15,6 +15,7 @@ from rmi_cli.report.figures.style import colour, save_figure
 from rmi_cli.report.table import ReportTable, is_missing
 
 PAPER = " (paper)"
+FACTOR = "loss.pool_size"  # RMI's downsampling factor: the paper's Table 3 is about it
 # what the paper calls the RMI loss's grid keys (Table 3)
 KEY_NAMES = {"pool_size": "downsampling factor", "radius": "region size R", "pool": "way"}
 
@@ -30,13 +31,14 @@ class Point:
 
 
 def ablation_figure(table: ReportTable, path: str | Path, *, x: str | None = None) -> list[Path]:
-    """Plot an `ablation_table`: mIoU (%) against the grid key `x` (default: the table's
-    columns key; its rows key transposes), one line per value of the other key; the paper's
-    values dashed in the same colour. Writes PNG and SVG; returns their paths."""
+    """Plot an `ablation_table`: mIoU (%) against the grid key `x` (default: the downsampling
+    factor when it is one of the table's keys, else its columns key; the rows key transposes),
+    one line per value of the other key; the paper's values dashed in the same colour. Writes
+    PNG and SVG; returns their paths."""
     if table.kind != "ablation":
         raise ValueError(f"ablation_figure needs an ablation table, got a {table.kind!r} table")
     rows_key, cols_key = table.meta.get("rows"), table.meta.get("cols")
-    x = x or cols_key or rows_key
+    x = x or (FACTOR if FACTOR in (rows_key, cols_key) else cols_key or rows_key)
     if x not in (rows_key, cols_key):
         raise ValueError(f"x={x!r} is neither of the table's keys ({rows_key}, {cols_key})")
     points = _points(table, transpose=cols_key is not None and x == rows_key)

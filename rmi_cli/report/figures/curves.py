@@ -5,25 +5,26 @@ below by 0.5 ln 5e-4 per class, not by zero), so shared axes would flatten the o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rmi_cli.report.figures.style import colour, save_figure
+from rmi_cli.stored import TrainingPoint
 
-POINT_KEYS = ("run", "method", "group", "seed", "iteration", "loss", "lr")
+COLUMNS = [f.name for f in dataclasses.fields(TrainingPoint)]
 
 
 def curves_figure(
-    points: Sequence[Mapping[str, Any]], path: str | Path, *, title: str = ""
+    points: Sequence[TrainingPoint], path: str | Path, *, title: str = ""
 ) -> list[Path]:
-    """`points`: one dict per stored training report with `POINT_KEYS` (run, method, group,
-    seed, iteration, loss, lr). Writes PNG and SVG; returns their paths."""
-    frame = pd.DataFrame(list(points), columns=list(POINT_KEYS))
+    """`points`: the stored training reports (`rmi_cli.db.metric_points`). Writes PNG and SVG;
+    returns their paths."""
+    frame = pd.DataFrame([dataclasses.astuple(p) for p in points], columns=COLUMNS)
     if frame.empty:
         raise ValueError("no training metrics to plot: the runs have not reported any yet")
     methods = list(dict.fromkeys(frame["method"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,15 +112,20 @@ def _footer(axes: Axes, data: Qualitative, palette: np.ndarray) -> None:
         for labels in (row.label, *row.predictions.values()):
             seen |= {int(v) for v in np.unique(labels)}
     handles = [
-        Patch(color=palette[i] / 255.0, label=name)
+        Patch(color=_rgb(palette[i]), label=name)
         for i, name in enumerate(data.class_names)
         if i in seen
     ]
     if IGNORE_INDEX in seen:
-        handles.append(Patch(color=np.array(data.void_colour) / 255.0, label="void"))
+        handles.append(Patch(color=_rgb(data.void_colour), label="void"))
     axes.axis("off")
     axes.legend(handles=handles, loc="upper center", ncols=min(8, len(handles)),
                 fontsize="x-small", frameon=False)  # fmt: skip
     if data.caption:
         axes.text(0.5, 0.0, textwrap.fill(data.caption, 150), transform=axes.transAxes,
                   ha="center", va="bottom", fontsize="x-small", color="#555555")  # fmt: skip
+
+
+def _rgb(colour: Sequence[int] | np.ndarray) -> tuple[float, float, float]:
+    red, green, blue = (int(v) / 255.0 for v in colour)
+    return (red, green, blue)

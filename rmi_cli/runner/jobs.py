@@ -8,6 +8,7 @@ SIGINT/SIGTERM checkpoint the run and give the job back to the queue.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -19,12 +20,13 @@ from types import TracebackType
 from typing import Any
 
 from rmi_cli import db as store
-from rmi_cli.cli.console import info
 from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import ConfigError, Interrupted, RunFailed, UserError
 from rmi_cli.records import EvalResult, TrainMetrics
+from rmi_cli.run_folder import RunFolder, probs_index
 
 StopFlag = Callable[[], bool]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class WorkerOptions:
     """How this process runs jobs."""
 
     worker: str  # "host:pid", unique per process
-    runs_dir: Path  # run folders: <runs_dir>/<config hash>/
+    runs_root: Path  # run folders: <runs_root>/<config hash>/ (rmi_cli.run_folder)
     lease_s: float = store.DEFAULT_LEASE_S
     progress: bool = True
     crf_workers: int | None = None  # CRF processes; None: all cores
@@ -68,20 +70,15 @@ def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: St
                 f"(details: rmi status --run {job.config_hash})"
             ) from exc
     if not store.complete(db, job.id, options.worker):
-        info(f"{job.label}: another worker took this job over; its results were kept")
-
-
-def run_dir(options: WorkerOptions, config_hash: str) -> Path:
-    """Where a run's checkpoints, configuration and probabilities live."""
-    return options.runs_dir / config_hash
+        log.info(f"{job.label}: another worker took this job over; its results were kept")
 
 
 def _train_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:
     from rmi_cli.engine import evaluate_run, train_run
 
     config = _run_config(job.config, job.label)
-    workdir = run_dir(options, job.config_hash)
-    info(f"{job.label}: training in {workdir}" + (" (resuming)" if job.reclaimed else ""))
+    workdir = RunFolder.of(options.runs_root, job.config_hash).path
+    log.info(f"{job.label}: training in {workdir}" + (" (resuming)" if job.reclaimed else ""))
 
     def record(metrics: TrainMetrics) -> None:
         store.store_metrics(db, job.id, [metrics])
@@ -104,12 +101,12 @@ def _crf_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: S
     config = _run_config(target.config, target.label)
     split = str(job.config["split"])
     params = CRFConfig.model_validate(job.config["crf"])
-    workdir = run_dir(options, target.config_hash)
-    probs_dir = workdir / "probs" / split
+    folder = RunFolder.of(options.runs_root, target.config_hash)
+    probs_dir = folder.probs(split)
     network = None
-    if not (probs_dir / "index.json").is_file():
-        network = _probabilities(db, target, config, workdir, split, options)
-    info(f"{job.label}: dense CRF ({', '.join(map(str, params.iters))} iterations) on {split}")
+    if not probs_index(probs_dir).is_file():
+        network = _probabilities(db, target, config, folder, split, options)
+    log.info(f"{job.label}: dense CRF ({', '.join(map(str, params.iters))} iterations) on {split}")
     results = run_crf(
         data_cfg=config.data,
         split=split,
@@ -122,21 +119,21 @@ def _crf_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: S
     for result in results:
         timing = network.timing if network is not None else None
         store.store_crf(db, job.id, result, network_timing=timing)
-        info(f"{job.label}: CRF-{result.iterations} mIoU {100 * result.scores.miou:.2f}")
+        log.info(f"{job.label}: CRF-{result.iterations} mIoU {100 * result.scores.miou:.2f}")
 
 
 def _probabilities(
     db: store.Database,
     target: store.Job,
     config: RunConfig,
-    workdir: Path,
+    folder: RunFolder,
     split: str,
     options: WorkerOptions,
 ) -> EvalResult:
     """Evaluate the trained run again, keeping its probabilities (they were not saved)."""
     from rmi_cli.engine import evaluate_run
 
-    checkpoint = workdir / "checkpoints" / "last.pt"
+    checkpoint = folder.last_checkpoint
     if not checkpoint.is_file() and target.checkpoint_path:
         checkpoint = Path(target.checkpoint_path)
     if not checkpoint.is_file():
@@ -145,12 +142,12 @@ def _probabilities(
             f"checkpoint at {checkpoint}; train it first (rmi worker) or point --runs-dir at "
             f"the folder that holds its run directory {target.config_hash}"
         )
-    info(f"{target.label}: computing probabilities on {split} for the CRF")
+    log.info(f"{target.label}: computing probabilities on {split} for the CRF")
     evaluation = evaluate_run(
         config,
         checkpoint=checkpoint,
         split=split,
-        workdir=workdir,
+        workdir=folder.path,
         save_probs=True,
         progress=options.progress,
     )
@@ -178,7 +175,7 @@ def _run_config(config: dict[str, Any], label: str) -> RunConfig:
 def _announce(label: str, evaluation: EvalResult) -> None:
     timing = evaluation.timing
     speed = f", {timing.median_ms:.1f} ms/image" if timing is not None else ""
-    info(
+    log.info(
         f"{label}: {evaluation.split} mIoU {100 * evaluation.scores.miou:.2f}, "
         f"pixel accuracy {100 * evaluation.scores.pixel_accuracy:.2f}{speed}"
     )
@@ -227,7 +224,7 @@ class Heartbeat:
             try:
                 held = store.heartbeat(self._db, self._job_id, self._worker, lease_s=self._lease_s)
             except Exception as exc:  # a transient database error must not kill the run
-                info(f"heartbeat failed ({type(exc).__name__}: {exc}); retrying")
+                log.warning(f"heartbeat failed ({type(exc).__name__}: {exc}); retrying")
                 continue
             if not held:
                 self._lost.set()

@@ -12,17 +12,16 @@ import io
 import json
 import math
 from collections.abc import Callable
-from typing import Any, Literal, get_args
+from typing import Any
 
 import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
 from rmi_cli.errors import UserError
+from rmi_cli.report.kinds import FORMATS
 from rmi_cli.report.table import Column, ReportTable, format_cell, is_missing, raw_columns
 
-Format = Literal["rich", "markdown", "latex", "html", "csv", "json"]
-FORMATS: tuple[str, ...] = get_args(Format)
 RAW_DECIMALS = 6  # far below any displayed precision, above float noise (79.30000000000001)
 LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

@@ -1,28 +1,38 @@
-"""A worker's loop: claim jobs and run them until the queue (or the chosen part) is empty."""
+"""A worker's loop (`rmi worker`): claim jobs and run them until the queue, or the chosen part
+of it, is empty."""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rmi_cli import db as store
-from rmi_cli.cli.console import error_line, info, interactive
-from rmi_cli.cli.jobs import StopFlag, WorkerOptions, run_job, worker_name
-from rmi_cli.cli.options import runs_dir
 from rmi_cli.engine.signals import stop_on_signals
 from rmi_cli.errors import RunFailed
+from rmi_cli.run_folder import runs_root
+from rmi_cli.runner.jobs import StopFlag, WorkerOptions, run_job, worker_name
 
 POLL_S = 5.0  # how often a waiting worker looks for claimable jobs again
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class DrainReport:
     """What one worker did."""
 
+    worker: str = ""  # its name on the queue ("host:pid")
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Raise `RunFailed` (exit code 1) when any job failed."""
+        if self.failed:
+            raise RunFailed(f"{len(self.failed)} job(s) failed: {', '.join(self.failed)}")
 
 
 def drain(
@@ -38,7 +48,7 @@ def drain(
     """Run claimable jobs until none is left. With `wait`, keep polling while jobs in scope are
     still queued or running elsewhere (a CRF step waiting for its run, a stale lease to take
     over). SIGINT/SIGTERM checkpoint the current run, give it back, and raise `Interrupted`."""
-    report = DrainReport()
+    report = DrainReport(options.worker)
     with stop_on_signals() as stop:
         while not stop() and (max_jobs is None or len(report.done + report.failed) < max_jobs):
             job = store.claim(
@@ -65,11 +75,11 @@ def _run_one(
     report: DrainReport,
 ) -> None:
     reclaimed = " (taken over from a stale worker)" if job.reclaimed else ""
-    info(f"[{options.worker}] {job.kind} {job.label}, attempt {job.attempts}{reclaimed}")
+    log.info(f"[{options.worker}] {job.kind} {job.label}, attempt {job.attempts}{reclaimed}")
     try:
         run_job(database, job, options, stop)
     except RunFailed as exc:
-        error_line(str(exc))
+        log.error(str(exc))
         report.failed.append(job.label)
     else:
         report.done.append(job.label)
@@ -85,24 +95,43 @@ def _pending(
     return counts.get("queued", 0) + counts.get("running", 0) > 0
 
 
+def run_queue(
+    database: store.Database,
+    *,
+    experiment: str | None = None,
+    run_ids: Collection[int] | None = None,
+    max_jobs: int | None = None,
+    wait: bool = False,
+    runs_dir: Path | None = None,
+    lease_s: float = store.DEFAULT_LEASE_S,
+    crf_workers: int | None = None,
+) -> DrainReport:
+    """`rmi worker` in this process: run claimable jobs (of `experiment`, or of `run_ids`)
+    until none is left, or `max_jobs` were run; `wait` as in `drain`."""
+    options = worker_options(database, runs_dir, lease_s=lease_s, crf_workers=crf_workers)
+    return drain(
+        database, options, experiment=experiment, run_ids=run_ids, max_jobs=max_jobs, wait=wait
+    )
+
+
 def worker_options(
     database: store.Database,
-    runs: Path | None,
+    runs_dir: Path | None = None,
     *,
     lease_s: float = store.DEFAULT_LEASE_S,
     crf_workers: int | None = None,
+    progress: bool | None = None,
 ) -> WorkerOptions:
-    """This process's worker settings (progress bars only on a terminal)."""
+    """This process's worker settings: run folders under `runs_dir` (default: see
+    `rmi_cli.run_folder.runs_root`), progress bars when stderr is a terminal unless told."""
     return WorkerOptions(
         worker=worker_name(),
-        runs_dir=runs_dir(database, runs),
+        runs_root=runs_root(runs_dir, database.path),
         lease_s=lease_s,
-        progress=interactive(),
+        progress=_terminal() if progress is None else progress,
         crf_workers=crf_workers,
     )
 
 
-def exit_for(report: DrainReport) -> None:
-    """Exit code 1 (`RunFailed`) when any job failed."""
-    if report.failed:
-        raise RunFailed(f"{len(report.failed)} job(s) failed: {', '.join(report.failed)}")
+def _terminal() -> bool:
+    return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from rmi_cli.constants import IGNORE_INDEX
 from rmi_cli.losses.base import SegLoss, check_inputs, valid_mask, work_dtype
-from rmi_cli.losses.pixel import PixelTerms
+from rmi_cli.losses.rmi_pixel_terms import PixelTerms
 
 # F.cross_entropy's own default: a target value no class can have.
 _NO_LABEL = -100

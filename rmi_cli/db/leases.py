@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -32,6 +32,8 @@ from rmi_cli.db.schema import Experiment, JobKind, JobStatus, Membership, Run, u
 
 DEFAULT_LEASE_S = 300.0
 ALL_KINDS: tuple[str, ...] = tuple(JobKind)
+# a select statement, whatever it selects (a string: the variadic form is for mypy only)
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 __all__ = [
     "ALL_KINDS",
@@ -209,7 +211,7 @@ def _claimable(
     kinds: tuple[str, ...],
     experiment: str | None,
     run_ids: Collection[int] | None,
-) -> Select[tuple[Run]]:
+) -> Select[Run]:
     dependency = aliased(Run)
     ready = or_(
         Run.depends_on_id.is_(None),
@@ -247,14 +249,14 @@ def _is_stale(now: datetime) -> Any:
     return and_(Run.status == JobStatus.RUNNING, Run.lease_expires_at < now)
 
 
-def _in_experiment(stmt: Select[Any], experiment: str | None) -> Select[Any]:
+def _in_experiment(stmt: S, experiment: str | None) -> S:
     if experiment is None:
         return stmt
     members = select(Membership.run_id).join(Experiment).where(Experiment.name == experiment)
     return stmt.where(Run.id.in_(members))
 
 
-def _held(job_id: int, worker: str) -> Select[tuple[Run]]:
+def _held(job_id: int, worker: str) -> Select[Run]:
     return select(Run).where(
         Run.id == job_id, Run.worker == worker, Run.status == JobStatus.RUNNING
     )

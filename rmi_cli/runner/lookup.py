@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rmi_cli import db as store
-from rmi_cli.cli.options import runs_dir
-from rmi_cli.cli.preflight import check_datasets
-from rmi_cli.cli.queueing import enqueue_plan
 from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import CheckpointError, ConfigError, UserError
 from rmi_cli.manifest import ExperimentPlan, PlannedCRF, load_manifest, manifest_from_text
+from rmi_cli.run_folder import LAST_CHECKPOINT, RunFolder, runs_root
+from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.submit import enqueue_plan
+from rmi_cli.stored import RunRecord
 
 ADHOC = "adhoc"  # the experiment of runs given by --set flags alone
+
+
+def plan_experiment(
+    manifest: Path, experiment: str, overrides: Sequence[str] = ()
+) -> ExperimentPlan:
+    """Every run and CRF step of `experiment` in the manifest file, `--set`-style `overrides`
+    (such as "train.iterations=20") applied to each run."""
+    return load_manifest(manifest).plan(experiment, overrides)
 
 
 def single_run_plan(
@@ -46,20 +55,20 @@ def single_run_plan(
     return dataclasses.replace(plan, runs=(plan.run(run),), crf_steps=())
 
 
-def find_run(database: store.Database, ref: str, experiment: str | None = None) -> dict[str, Any]:
-    """A run row by `experiment/name`, a unique `name`, its config hash or a hash prefix
+def find_run(database: store.Database, ref: str, experiment: str | None = None) -> RunRecord:
+    """A run by `experiment/name`, a unique `name`, its config hash or a hash prefix
     (>= 6 characters); `experiment` narrows the search when `ref` names none."""
     named, _, name = ref.rpartition("/")
     rows = store.run_rows(database, experiment=named or experiment)
-    matches = [r for r in rows if name in (r["name"], r["config_hash"])]
+    matches = [r for r in rows if name in (r.name, r.config_hash)]
     if not matches and len(name) >= 6:
-        matches = [r for r in rows if str(r["config_hash"]).startswith(name)]
-    unique = {r["run_id"]: r for r in matches}
+        matches = [r for r in rows if r.config_hash.startswith(name)]
+    unique = {r.run_id: r for r in matches}
     if len(unique) == 1:
         return next(iter(unique.values()))
     if not unique:
         raise UserError(f"no run {ref!r} in {database.url}; `rmi status` lists the runs")
-    options = ", ".join(sorted(f"{r['experiment']}/{r['name']}" for r in matches))
+    options = ", ".join(sorted(f"{r.experiment}/{r.name}" for r in matches))
     raise UserError(f"{ref!r} matches several runs ({options}); give experiment/name")
 
 
@@ -84,11 +93,11 @@ def evaluation_target(
     if checkpoint is not None:
         return _checkpoint_target(database, checkpoint)
     row = find_run(database, str(ref))
-    job = store.get_job(database, row["run_id"])
+    job = store.get_job(database, row.run_id)
     if job is None or job.kind != "train":
         raise UserError(f"run {ref!r} is not a training run")
-    workdir = runs_dir(database, runs) / job.config_hash
-    path = workdir / "checkpoints" / "last.pt"
+    folder = RunFolder.of(runs_root(runs, database.path), job.config_hash)
+    path = folder.last_checkpoint
     if not path.is_file() and job.checkpoint_path:
         path = Path(job.checkpoint_path)
     if not path.is_file():
@@ -97,28 +106,28 @@ def evaluation_target(
             f"(rmi train / rmi worker) or pass --runs-dir where its run folder lives"
         )
     config = RunConfig.model_validate(job.config)
-    label = f"{row['experiment']}/{row['name']}"
-    return _stored_if_final(EvaluationTarget(config, path, workdir, job.id, label), job)
+    label = f"{row.experiment}/{row.name}"
+    return _stored_if_final(EvaluationTarget(config, path, folder.path, job.id, label), job)
 
 
 def _checkpoint_target(database: store.Database, checkpoint: Path) -> EvaluationTarget:
     if not checkpoint.is_file():
         raise CheckpointError(f"{checkpoint}: no such checkpoint file; check the path")
-    workdir = checkpoint.resolve().parent.parent
-    config_file = workdir / "config.json"
+    folder = RunFolder.of_checkpoint(checkpoint)
+    config_file = folder.config_file
     if not config_file.is_file():
         raise CheckpointError(
-            f"{checkpoint}: no config.json in its run folder {workdir}; evaluate checkpoints "
-            f"that rmi wrote (runs/<hash>/checkpoints/*.pt)"
+            f"{checkpoint}: no {config_file.name} in its run folder {folder.path}; evaluate "
+            f"checkpoints that rmi wrote (runs/<hash>/checkpoints/*.pt)"
         )
     try:
         config = RunConfig.model_validate(json.loads(config_file.read_text()))
     except (ValueError, OSError) as exc:
         raise ConfigError(f"{config_file}: not a valid run configuration ({exc})") from None
-    known = [r for r in store.run_rows(database) if r["config_hash"] == config.canonical_hash()]
-    job = store.get_job(database, known[0]["run_id"]) if known else None
+    known = [r for r in store.run_rows(database) if r.config_hash == config.canonical_hash()]
+    job = store.get_job(database, known[0].run_id) if known else None
     run_id = job.id if job is not None else None
-    target = EvaluationTarget(config, checkpoint, workdir, run_id, str(checkpoint))
+    target = EvaluationTarget(config, checkpoint, folder.path, run_id, str(checkpoint))
     return target if job is None else _stored_if_final(target, job)
 
 
@@ -126,7 +135,7 @@ def _stored_if_final(target: EvaluationTarget, job: store.Job) -> EvaluationTarg
     """The target, printed only unless it holds the run's final weights: an intermediate or
     unfinished checkpoint's scores must not replace the run's stored evaluation."""
     final = Path(job.checkpoint_path) if job.checkpoint_path else None
-    if final is not None and target.checkpoint.name in (final.name, "last.pt"):
+    if final is not None and target.checkpoint.name in (final.name, LAST_CHECKPOINT):
         return target
     state = f"its final checkpoint is {final.name}" if final else "its training has not finished"
     return dataclasses.replace(
@@ -141,15 +150,15 @@ def queue_crf(
 ) -> store.Enqueued:
     """Queue (idempotently) a CRF step over a trained run, as a member of its experiment."""
     row = find_run(database, ref)
-    job = store.get_job(database, row["run_id"])
+    job = store.get_job(database, row.run_id)
     if job is None or job.kind != "train":
         raise UserError(f"run {ref!r} is not a training run; the CRF post-processes one")
     from rmi_cli.manifest import PlannedRun
 
     config = RunConfig.model_validate(job.config)
     target = PlannedRun(
-        row["experiment"] or ADHOC, row["name"], row["name"], row["method"] or "CE",
-        row["group"] or "", {}, config,
+        row.experiment or ADHOC, row.name, row.name, row.method or "CE", row.group or "", {},
+        config,
     )  # fmt: skip
     split = split or config.data.eval_split
     check_datasets([(config.data, split)])

@@ -1,22 +1,25 @@
-"""What the figures draw, gathered from the database and, for the qualitative figure, from the
-runs' saved probabilities or by running their checkpoints on the chosen images (the engine).
-
-This joins the database and the torch side, like `jobs.py`; the figures themselves live in the
-report layer and see only records and arrays.
+"""The figures of an experiment (`rmi figure`): what they draw, gathered from the database and,
+for the qualitative figure, from the runs' saved probabilities or by running their checkpoints
+on the chosen images (the engine). The figures themselves live in the report layer and see only
+records and arrays; each function here writes one figure (PNG + SVG) and returns its paths.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rmi_cli import db as store
-from rmi_cli.cli.console import info
 from rmi_cli.config import RunConfig
 from rmi_cli.errors import ConfigError, UserError
 from rmi_cli.records import ImageCounts
+from rmi_cli.run_folder import RunFolder, runs_root
+from rmi_cli.stored import EvaluationRecord
+
+log = logging.getLogger(__name__)
 
 PICKS = ("first", "biggest-gain")
 
@@ -27,7 +30,7 @@ class Chosen:
 
     name: str
     title: str
-    row: Mapping[str, Any]
+    row: EvaluationRecord
     config: RunConfig
     config_hash: str
 
@@ -41,33 +44,31 @@ def choose_runs(
         raise UserError("--runs: name at least one run, e.g. --runs ce,rmi")
     rows = [
         r for r in store.evaluation_rows(database, experiment=experiment)
-        if r["postprocess"] == "none" and (split is None or r["split"] == split)
+        if r.postprocess == "none" and (split is None or r.split == split)
     ]  # fmt: skip
-    splits = sorted({r["split"] for r in rows})
+    splits = sorted({str(r.split) for r in rows})
     if len(splits) > 1:
         raise UserError(f"results on several splits ({', '.join(splits)}); choose one with --split")
     configs = store.run_configs(database, experiment)
     chosen = [_resolve(ref, rows, experiment) for ref in refs]
-    titles = [str(r["method"]) for r in chosen]
+    titles = [r.method for r in chosen]
     if len(set(titles)) < len(titles):
-        titles = [str(r["run"]) for r in chosen]
+        titles = [r.run for r in chosen]
     return [
-        Chosen(
-            str(r["run"]), t, r, _config(configs[str(r["run"])], str(r["run"])), r["config_hash"]
-        )
-        for r, t in zip(chosen, titles, strict=True)
+        Chosen(r.run, title, r, _config(configs[r.run], r.run), str(r.config_hash))
+        for r, title in zip(chosen, titles, strict=True)
     ]
 
 
-def _resolve(ref: str, rows: list[Mapping[str, Any]], experiment: str) -> Mapping[str, Any]:
-    named = [r for r in rows if r["run"] == ref]
+def _resolve(ref: str, rows: list[EvaluationRecord], experiment: str) -> EvaluationRecord:
+    named = [r for r in rows if r.run == ref]
     if not named:
         named = sorted(
-            (r for r in rows if str(r["method"]).lower() == ref.lower()),
-            key=lambda r: (r.get("seed") is None, r.get("seed") or 0, str(r["run"])),
+            (r for r in rows if r.method.lower() == ref.lower()),
+            key=lambda r: (r.seed is None, r.seed or 0, r.run),
         )
     if not named:
-        known = ", ".join(sorted({str(r["run"]) for r in rows})) or "none"
+        known = ", ".join(sorted({r.run for r in rows})) or "none"
         raise UserError(
             f"--runs: experiment {experiment!r} has no evaluated run or method {ref!r}; its "
             f"evaluated runs: {known}"
@@ -111,7 +112,7 @@ def pick_images(chosen: list[Chosen], count: int, pick: str) -> list[tuple[int, 
 
 
 def _counts(chosen: Chosen, *, needed: bool) -> ImageCounts | None:
-    counts = chosen.row.get("image_counts")
+    counts = chosen.row.image_counts
     if counts is None and needed:
         raise UserError(
             f"--pick biggest-gain: run {chosen.name} has no per-image counts (evaluated before "
@@ -127,19 +128,19 @@ def predictions_for(
     images, else by running its checkpoint; and a word on which."""
     from rmi_cli.engine.predict import predict_images, saved_predictions
 
-    workdir = runs_dir / chosen.config_hash
-    split = str(chosen.row["split"])
-    saved = saved_predictions(workdir / "probs" / split, [i.name for i in images])
+    folder = RunFolder.of(runs_dir, chosen.config_hash)
+    split = str(chosen.row.split)
+    saved = saved_predictions(folder.probs(split), [i.name for i in images])
     if saved is not None:
         return saved, "saved probabilities"
-    checkpoint = workdir / "checkpoints" / "last.pt"
+    checkpoint = folder.last_checkpoint
     if not checkpoint.is_file():
         raise UserError(
             f"run {chosen.name} has no saved probabilities for these images and no checkpoint "
             f"at {checkpoint}; point --runs-dir at the folder holding its run directory "
             f"{chosen.config_hash}"
         )
-    info(f"{chosen.name}: predicting {len(images)} images of {split} with {checkpoint}")
+    log.info("%s: predicting %d images of %s with %s", chosen.name, len(images), split, checkpoint)
     device = chosen.config.train.device
     maps = predict_images(chosen.config, checkpoint=checkpoint, images=images, info=dataset_info)
     return maps, f"inference ({device})"
@@ -163,7 +164,7 @@ def qualitative_inputs(
     check_pick(count, pick)
     chosen = choose_runs(database, experiment, refs, split)
     picked = pick_images(chosen, count, pick)
-    where = str(chosen[0].row["split"])
+    where = str(chosen[0].row.split)
     dataset, images = split_images(chosen[0].config.data, where, [(p, n) for p, n, _ in picked])
     maps, sources = {}, []
     for run in chosen:
@@ -209,8 +210,85 @@ def _rows(
 
 
 def _image_scores(run: Chosen, positions: list[int], per_image: Any) -> list[float]:
-    counts = run.row.get("image_counts")
+    counts = run.row.image_counts
     if counts is None:
         return [float("nan")] * len(positions)
     values = per_image(counts)
     return [float(values[p]) if p < len(values) else float("nan") for p in positions]
+
+
+def figure_path(output: Path | None, experiment: str, figure: str) -> Path:
+    """Where a figure goes: `output`, else figures/<experiment>-<figure>.png."""
+    if output is not None and output.is_dir():
+        raise UserError(f"--output {output}: is a folder; give a file name such as fig.png")
+    return output or Path("figures") / f"{experiment}-{figure}.png"
+
+
+def draw_qualitative(
+    database: store.Database,
+    experiment: str,
+    refs: Sequence[str],
+    *,
+    count: int = 4,
+    pick: str = "first",
+    split: str | None = None,
+    runs_dir: Path | None = None,
+    output: Path | None = None,
+) -> list[Path]:
+    """The paper's Figure 2 for `refs` (runs or methods, baseline first); returns [png, svg]."""
+    from rmi_cli.report.figures.qualitative import qualitative_figure
+
+    target = figure_path(output, experiment, "qualitative")
+    root = runs_root(runs_dir, database.path)
+    data = qualitative_inputs(
+        database, experiment, refs, count=count, pick=pick, split=split, runs_dir=root
+    )
+    return qualitative_figure(data, target)
+
+
+def draw_curves(
+    database: store.Database, experiment: str, *, output: Path | None = None
+) -> list[Path]:
+    """Training loss and learning rate per run, one panel per method; returns [png, svg]."""
+    from rmi_cli.report.figures.curves import curves_figure
+
+    target = figure_path(output, experiment, "curves")
+    points = [p for p in store.metric_points(database, experiment) if p.method]
+    if not points:
+        raise UserError(
+            f"experiment {experiment!r} has no training metrics stored yet; train its runs "
+            f"first (rmi ablate / rmi worker)"
+        )
+    return curves_figure(points, target, title=f"{experiment}: training")
+
+
+def draw_ablation(
+    database: store.Database,
+    experiment: str,
+    *,
+    x: str | None = None,
+    split: str | None = None,
+    output: Path | None = None,
+) -> list[Path]:
+    """mIoU against a grid key (default: the downsampling factor when it is one), one line per
+    value of the other, interval error bars; returns [png, svg]."""
+    from rmi_cli.report import build_table
+    from rmi_cli.report.figures import ablation_figure
+    from rmi_cli.report.requests import table_requests
+
+    target = figure_path(output, experiment, "ablation")
+    records = store.evaluation_rows(database, experiment=experiment)
+    declared = store.experiment_tables(database, experiment)
+    requests = [r for r in table_requests(declared, records, None, None) if r.kind == "ablation"]
+    if not requests:
+        raise UserError(
+            f"experiment {experiment!r} has no ablation grid (its runs differ by method, not by "
+            f"grid values); rmi figure ablation draws grids such as voc-table3a"
+        )
+    options = requests[0].options(store.run_rows(database, experiment=experiment))
+    table = build_table("ablation", records, **options | ({"split": split} if split else {}))
+    axes = (table.meta["rows"], table.meta["cols"])
+    if x is not None and x not in axes:
+        known = ", ".join(key for key in axes if key)
+        raise UserError(f"--x {x!r}: not a grid key of this table ({known})")
+    return ablation_figure(table, target, x=x)

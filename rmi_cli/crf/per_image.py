@@ -18,6 +18,7 @@ from rmi_cli.constants import BOUNDARY_FRACTION
 from rmi_cli.crf.cache import CRFCache, ImageResult, probs_stamp
 from rmi_cli.crf.inference import crf_steps
 from rmi_cli.errors import DataError
+from rmi_cli.run_folder import probs_index
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class CRFWorker:
         sample = self.dataset[index]
         if sample.name != name:
             raise DataError(
-                f"{job.probs_dir / 'index.json'} lists {name!r} as image {index} of split "
+                f"{probs_index(job.probs_dir)} lists {name!r} as image {index} of split "
                 f"{job.split!r}, but the dataset has {sample.name!r} there: the probabilities "
                 f"belong to another dataset or split; save them again with `rmi eval`"
             )
@@ -82,7 +83,8 @@ def _boundary(label: np.ndarray, prediction: np.ndarray, num_classes: int) -> np
 
     from rmi_cli.metrics import boundary_counts, boundary_width
 
-    width = boundary_width(*label.shape, BOUNDARY_FRACTION)
+    height, width_px = label.shape
+    width = boundary_width(int(height), int(width_px), BOUNDARY_FRACTION)
     counts = boundary_counts(
         torch.from_numpy(np.ascontiguousarray(label)),
         torch.from_numpy(np.ascontiguousarray(prediction)),

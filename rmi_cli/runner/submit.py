@@ -37,6 +37,24 @@ def enqueue_plan(
     )
 
 
+def describe_enqueued(report: store.EnqueueReport) -> list[str]:
+    """What was queued and what was left alone, in a line (two when configurations changed)."""
+    new, again = report.names("new"), report.names("requeued")
+    done = report.names("exists", "done")
+    waiting = [n for n in report.names("exists") if n not in done]
+    parts = [f"{len(new)} queued", f"{len(again)} re-queued", f"{len(done)} already done"]
+    parts.append(f"{len(waiting)} already queued, running or failed")
+    lines = [f"{report.experiment}: " + ", ".join(parts)]
+    if report.repointed:
+        # The new configuration may be queued now or done already (under another experiment,
+        # or before a switch back): the counts above say which.
+        lines.append(
+            f"configuration changed for: {', '.join(report.repointed)} (the experiment now uses "
+            f"the runs of the new configuration; the old runs stay in the database)"
+        )
+    return lines
+
+
 def with_stored_counts(database: store.Database, plan: ExperimentPlan) -> ExperimentPlan:
     """The plan with each CRF step's iteration counts joined with those its step of the same
     name already has (same run, split and kernel settings): CRF steps grow. Asking for CRF-10
@@ -44,11 +62,11 @@ def with_stored_counts(database: store.Database, plan: ExperimentPlan) -> Experi
     already done and keeps CRF-10."""
     if not plan.crf_steps or plan.name not in store.experiment_names(database):
         return plan
-    stored = {row["name"]: row for row in store.run_rows(database, experiment=plan.name)}
+    stored = {row.name: row for row in store.run_rows(database, experiment=plan.name)}
     steps = []
     for step in plan.crf_steps:
         row = stored.get(step.name)
-        job = store.get_job(database, row["run_id"]) if row else None
+        job = store.get_job(database, row.run_id) if row else None
         steps.append(_grown(step, job) if job is not None and job.kind == "crf" else step)
     return dataclasses.replace(plan, crf_steps=tuple(steps))
 

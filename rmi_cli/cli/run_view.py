@@ -1,51 +1,13 @@
-"""`rmi status --run R`: everything stored about one run, as text or as one JSON document."""
+"""`rmi status --run R`: everything stored about one run, shown as text or one JSON document."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from rmi_cli import db as store
 from rmi_cli.cli.console import out_console
 from rmi_cli.errors import UserError
-
-_RUN_KEYS = (
-    "experiment", "name", "config_hash", "kind", "status", "attempts", "max_attempts", "worker",
-    "heartbeat_age_s", "stale", "depends_on", "created_at", "started_at", "finished_at", "error",
-)  # fmt: skip
-_EVALUATION_KEYS = (
-    "split", "postprocess", "miou", "pixel_accuracy", "mean_accuracy", "num_images",
-    "inference_median_ms", "inference_p90_ms", "crf_median_ms", "total_median_ms",
-    "peak_eval_memory_mb", "protocol", "device", "torch", "class_iou", "boundary_miou",
-)  # fmt: skip
-
-
-def run_detail(database: store.Database, row: dict[str, Any]) -> dict[str, Any]:
-    """The run's queue state, configuration, training summary and reports, and evaluations."""
-    job = store.get_job(database, row["run_id"])
-    summary = next(
-        (s for s in store.throughput_rows(database) if s["run_id"] == row["run_id"]), None
-    )
-    metrics = store.metrics_rows(database, row["run_id"])
-    training = None
-    if summary is not None or metrics:
-        training = {k: v for k, v in (summary or {}).items() if k not in ("config", "run_id")}
-        training |= {"reports": len(metrics), "last_report": metrics[-1] if metrics else None}
-    evaluations = []
-    if row["experiment"] is not None:  # scores are read per experiment
-        evaluations = [
-            {key: evaluation.get(key) for key in _EVALUATION_KEYS}
-            for evaluation in store.evaluation_rows(database, experiment=row["experiment"])
-            if evaluation["run_id"] == row["run_id"]
-        ]
-    return {
-        **{key: row.get(key) for key in _RUN_KEYS},
-        "checkpoint": job.checkpoint_path if job else None,
-        "workdir": job.workdir if job else None,
-        "training": training,
-        "evaluations": evaluations,
-        "config": job.config if job else None,
-    }
+from rmi_cli.runner.status import RUN_KEYS
 
 
 def print_run(detail: dict[str, Any], fmt: str) -> None:
@@ -56,7 +18,7 @@ def print_run(detail: dict[str, Any], fmt: str) -> None:
         return
     if fmt != "rich":
         raise UserError(f"--format {fmt}: one run is shown as rich (text) or json")
-    lines = [f"{key}: {detail[key]}" for key in _RUN_KEYS[:8] if key != "max_attempts"]
+    lines = [f"{key}: {detail[key]}" for key in RUN_KEYS[:8] if key != "max_attempts"]
     lines.append(f"heartbeat: {_age(detail['heartbeat_age_s'])}")
     lines += [f"{key}: {detail[key]}" for key in ("started_at", "finished_at", "checkpoint")]
     if detail["error"]:

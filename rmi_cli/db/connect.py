@@ -9,7 +9,9 @@ write transactions with SQLite's lock contention retried.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
@@ -27,10 +29,10 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 __all__ = ["DEFAULT_FILE", "ENV_VAR", "Database", "open_database", "resolve_target"]
 
 
-def resolve_target(url_or_path: str | None = None) -> tuple[URL, Path | None]:
+def resolve_target(url_or_path: str | Path | None = None) -> tuple[URL, Path | None]:
     """The SQLAlchemy URL to connect to, and the SQLite file behind it (None for a server or an
     in-memory database). A value with `://` is a URL, anything else a file path."""
-    target = url_or_path or os.environ.get(ENV_VAR) or DEFAULT_FILE
+    target = str(url_or_path or os.environ.get(ENV_VAR) or DEFAULT_FILE)
     if "://" not in target:
         path = Path(target).expanduser().absolute()
         return URL.create("sqlite", database=str(path)), path
@@ -50,7 +52,7 @@ def resolve_target(url_or_path: str | None = None) -> tuple[URL, Path | None]:
 
 
 def open_database(
-    url_or_path: str | None = None,
+    url_or_path: str | Path | None = None,
     *,
     create: bool = True,
     check_schema: bool = True,
@@ -235,7 +237,7 @@ def _use_wal(db: Database) -> None:
         return
     raw = db.engine.raw_connection()
     try:
-        sqlite = raw.driver_connection
+        sqlite = cast(sqlite3.Connection, raw.driver_connection)
         if sqlite.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             sqlite.execute("PRAGMA journal_mode = WAL")
     finally:

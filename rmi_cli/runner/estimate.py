@@ -11,11 +11,18 @@ about 0.124 s per 513x513 image and mean-field iteration on one core of the GPU 
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
+from rmi_cli import db as store
 from rmi_cli.config import RunConfig
+from rmi_cli.manifest import ExperimentPlan
+from rmi_cli.runner.preflight import missing_roots
+from rmi_cli.stored import ThroughputRecord
+from rmi_cli.system import usable_cores
 
 REFERENCE = "H100 reference figures (docs/benchmarks.md)"
 CRF_REFERENCE = "CRF reference: 0.124 s per 513x513 image and iteration on one core"
@@ -41,15 +48,70 @@ class Estimate:
     basis: str
 
 
-def train_estimate(config: RunConfig, measured: list[dict[str, Any]]) -> Estimate:
+@dataclass(frozen=True)
+class PlannedCost:
+    """One line of the dry run: a run or a CRF step, its state and its estimated cost."""
+
+    name: str
+    method: str
+    group: str
+    seed: str
+    status: str  # new, queued, running, done, failed
+    estimate: Estimate
+
+
+@dataclass(frozen=True)
+class PlanEstimate:
+    """The dry run of an experiment: every run and CRF step, what is left and its cost."""
+
+    plan: ExperimentPlan
+    runs: tuple[PlannedCost, ...]
+    crf_steps: tuple[PlannedCost, ...]
+    statuses: dict[str, int]  # the runs' statuses, "new" for those not in the database
+    train_s: float  # training and evaluation left, where estimated
+    unestimated: int  # runs left without an estimate
+    crf_s: float
+    missing_roots: tuple[str, ...]  # dataset roots that do not exist on this machine
+
+
+def estimate_plan(database: store.Database | None, plan: ExperimentPlan) -> PlanEstimate:
+    """Cost what `plan` would run (`database` None: nothing stored yet); queues nothing."""
+    rows = store.run_rows(database) if database is not None else []
+    known = {row.config_hash: row.status for row in rows}
+    measured = store.throughput_rows(database) if database is not None else []
+    runs, crf_steps, train_s, crf_s, unestimated = [], [], 0.0, 0.0, 0
+    for run in plan.runs:
+        status = known.get(run.config_hash, "new")
+        cost = train_estimate(run.config, measured)
+        if status != "done":
+            train_s += cost.seconds or 0.0
+            unestimated += cost.seconds is None
+        runs.append(PlannedCost(run.name, run.label, run.group, str(run.config.seed), status, cost))
+    for step in plan.crf_steps:
+        status = known.get(step.config_hash, "new")
+        # The CRF runs on the CPU cores of the worker's machine; assume one like this one.
+        cost = crf_estimate(step.target.config, step.split, max(step.crf.iters), usable_cores())
+        if status != "done" and cost.seconds is not None:
+            crf_s += cost.seconds
+        method = f"{step.target.label} & CRF"
+        crf_steps.append(PlannedCost(step.name, method, step.target.group, "", status, cost))
+    statuses = Counter(known.get(run.config_hash, "new") for run in plan.runs)
+    roots = missing_roots(run.config.data for run in plan.runs)
+    return PlanEstimate(
+        plan, tuple(runs), tuple(crf_steps), dict(statuses), train_s, unestimated, crf_s,
+        tuple(roots),
+    )  # fmt: skip
+
+
+def train_estimate(config: RunConfig, measured: Sequence[ThroughputRecord]) -> Estimate:
     """Training + evaluation time of one run."""
-    same = [row for row in measured if _same_shape(row.get("config") or {}, config)]
-    rates = [row["images_per_s"] for row in same if row.get("images_per_s")]
+    same = [row for row in measured if _same_shape(row.config or {}, config)]
+    rates = [row.images_per_s for row in same if row.images_per_s]
     images = config.train.iterations * config.train.batch_size
     evaluation = _split_size(config, config.data.eval_split)
     if rates:
         rate = median(rates)
-        device = same[-1].get("device") or "this setup"
+        device = same[-1].device or "this setup"
         seconds = images / rate + (evaluation or 0) * _INFER_MS / 1000.0
         return Estimate(seconds, f"measured: {rate:.1f} images/s on {device} ({len(rates)} runs)")
     if config.train.device == "cpu":
@@ -102,7 +164,7 @@ def _synthetic_pixels(config: RunConfig) -> float:
     return float(config.data.synthetic.height * config.data.synthetic.width)
 
 
-def _same_shape(stored: dict[str, Any], config: RunConfig) -> bool:
+def _same_shape(stored: Mapping[str, Any], config: RunConfig) -> bool:
     model, train, data = stored.get("model", {}), stored.get("train", {}), stored.get("data", {})
     return (
         model.get("name") == config.model.name

@@ -1,4 +1,5 @@
-"""Which tables `rmi table` shows (the manifest's, flags on top), and writing them to a file."""
+"""Which tables an experiment shows: its manifest's `tables:` entries, flags on top, or the
+kinds its results suggest."""
 
 from __future__ import annotations
 
@@ -6,21 +7,20 @@ import dataclasses
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from rmi_cli.atomic import atomic_write_text
 from rmi_cli.errors import UserError
 from rmi_cli.records import IoUMetric
+from rmi_cli.stored import EvaluationRecord, RunRecord
 
 
-def default_kinds(records: Sequence[Mapping[str, Any]]) -> list[str]:
+def default_kinds(records: Sequence[EvaluationRecord]) -> list[str]:
     """An ablation grid for experiments whose runs differ by grid values within one method;
     the methods table and the per-class table otherwise."""
     per_method: dict[tuple[Any, Any], set[str]] = {}
     for row in records:
-        key = (row.get("method"), row.get("group"))
-        per_method.setdefault(key, set()).add(repr(sorted((row.get("params") or {}).items())))
+        key = (row.method, row.group)
+        per_method.setdefault(key, set()).add(repr(sorted((row.params or {}).items())))
     if any(len(settings) > 1 for settings in per_method.values()):
         return ["ablation"]
     return ["methods", "per-class"]
@@ -44,7 +44,7 @@ class TableRequest:
 
     def options(
         self,
-        runs: Sequence[Mapping[str, Any]],
+        runs: Sequence[RunRecord],
         *,
         reference: bool = False,
         memory: bool = False,
@@ -71,7 +71,7 @@ class TableRequest:
 
 def table_requests(
     declared: Sequence[Mapping[str, Any]],
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[EvaluationRecord],
     flags: TableRequest | None,
     kind: str | None,
 ) -> list[TableRequest]:
@@ -89,19 +89,7 @@ def table_requests(
 
 
 def check_metric(metric: str) -> None:
-    """A --metric value `rmi table` knows, or a one-line `UserError`."""
+    """A --metric value the tables know, or a one-line `UserError`."""
     known = typing.get_args(IoUMetric)
     if metric not in known:
         raise UserError(f"--metric {metric!r}: unknown; known: {', '.join(known)}")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write an export so that a reader never sees half of it."""
-    if path.is_dir():
-        raise UserError(f"--output {path}: is a folder; give a file name such as table.md")
-    try:
-        atomic_write_text(path, text)
-    except OSError as exc:
-        raise UserError(
-            f"--output {path}: cannot write ({exc.strerror}); pick another path"
-        ) from None

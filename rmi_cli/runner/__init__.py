@@ -1,0 +1,95 @@
+"""The runner: queue experiments, run jobs, look runs up and estimate costs, without a CLI.
+
+It is the one place where the torch side (engine, CRF) meets the database; the `rmi` commands
+are thin shells over it (parse, one call here, print), and a notebook can call it too:
+
+    import logging
+    from rmi_cli import runner
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the runner's progress lines
+    database = runner.open_database("demo.db")
+    plan = runner.plan_experiment(runner.experiments_manifest(), "quickstart",
+                                  ["train.iterations=20"])
+    runner.queue_experiment(database, plan)
+    runner.run_queue(database, experiment="quickstart").check()
+    print(runner.tables(database, "quickstart")[0].frame)
+
+Messages go to the `logging` logger "rmi_cli" (INFO: progress, ERROR: a failed job); nothing
+here prints. Errors are the project's (`rmi_cli.errors`): `UserError` for bad input,
+`RunFailed` when a job failed (its error is stored), `Interrupted` after SIGINT/SIGTERM.
+"""
+
+from rmi_cli.db import (
+    DEFAULT_LEASE_S,
+    Database,
+    Enqueued,
+    EnqueueReport,
+    open_database,
+)
+from rmi_cli.resources import experiments_manifest
+from rmi_cli.runner.estimate import PlanEstimate, estimate_plan
+from rmi_cli.runner.experiments import (
+    AblateOutcome,
+    DemoOutcome,
+    ablate,
+    demo,
+    dry_run,
+    queue_experiment,
+)
+from rmi_cli.runner.figures import draw_ablation, draw_curves, draw_qualitative
+from rmi_cli.runner.foreground import (
+    CRFOutcome,
+    EvaluationOutcome,
+    TrainOutcome,
+    crf,
+    evaluate,
+    train,
+)
+from rmi_cli.runner.jobs import WorkerOptions
+from rmi_cli.runner.lookup import find_run, plan_experiment, single_run_plan
+from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.report import write_report
+from rmi_cli.runner.status import QueueStatus, queue_status, run_detail
+from rmi_cli.runner.submit import describe_enqueued
+from rmi_cli.runner.tables import tables
+from rmi_cli.runner.worker import DrainReport, run_queue, worker_options
+
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "AblateOutcome",
+    "CRFOutcome",
+    "Database",
+    "DemoOutcome",
+    "DrainReport",
+    "EnqueueReport",
+    "Enqueued",
+    "EvaluationOutcome",
+    "PlanEstimate",
+    "QueueStatus",
+    "TrainOutcome",
+    "WorkerOptions",
+    "ablate",
+    "check_datasets",
+    "crf",
+    "demo",
+    "describe_enqueued",
+    "draw_ablation",
+    "draw_curves",
+    "draw_qualitative",
+    "dry_run",
+    "estimate_plan",
+    "evaluate",
+    "experiments_manifest",
+    "find_run",
+    "open_database",
+    "plan_experiment",
+    "queue_experiment",
+    "queue_status",
+    "run_detail",
+    "run_queue",
+    "single_run_plan",
+    "tables",
+    "train",
+    "worker_options",
+    "write_report",
+]

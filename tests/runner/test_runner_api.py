@@ -1,0 +1,103 @@
+"""The runner as a notebook calls it: no CLI, messages through `logging`, records back."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rmi_cli import runner
+from rmi_cli.errors import DataError, RunFailed, UserError
+
+MANIFEST = """\
+version: 1
+experiments:
+  nb:
+    defaults:
+      model: {name: deeplabv3, backbone: resnet18, output_stride: 16}
+      data:
+        name: synthetic
+        synthetic: {height: 32, width: 48, train_images: 4, val_images: 3, test_images: 2}
+        crop_size: 32
+        workers: 0
+      train: {iterations: 2, batch_size: 2, lr: 0.01, warmup_iters: 1, device: cpu,
+              checkpoint_every: 100, log_every: 1}
+      eval: {warmup_images: 1}
+    runs:
+      ce: {loss: {name: ce}}
+    tables:
+      - {kind: methods}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def test_queue_run_and_tabulate_without_the_cli(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    manifest = tmp_path / "experiments.yaml"
+    manifest.write_text(MANIFEST)
+    plan = runner.plan_experiment(manifest, "nb", ["train.iterations=3"])
+    assert [run.config.train.iterations for run in plan.runs] == [3]
+    with runner.open_database(tmp_path / "nb.db") as database, caplog.at_level(logging.INFO):
+        queued = runner.queue_experiment(database, plan)
+        assert queued.names("new") == ["ce"]
+        report = runner.run_queue(database, experiment="nb", runs_dir=tmp_path / "runs")
+        report.check()
+        assert report.done == ["nb/ce"]
+        tables = runner.tables(database, "nb")
+        detail = runner.run_detail(database, "nb/ce")
+        assert runner.find_run(database, "ce").status == "done"
+    assert [table.kind for table in tables] == ["methods"]
+    assert detail["status"] == "done" and detail["evaluations"][0]["num_images"] == 3
+    assert any("nb/ce: val mIoU" in record.getMessage() for record in caplog.records)
+    checkpoint = tmp_path / "runs" / plan.runs[0].config_hash / "checkpoints" / "last.pt"
+    assert checkpoint.is_file()
+    with sqlite3.connect(tmp_path / "nb.db") as con:
+        assert con.execute("select status from runs").fetchall() == [("done",)]
+
+
+def test_train_checks_the_data_before_it_creates_a_database(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    overrides = ["data.name=folder", f"data.root={missing}", "train.iterations=3"]
+    plan = runner.single_run_plan(None, None, None, overrides)
+    with pytest.raises(DataError, match="nowhere"):
+        runner.train(tmp_path / "never.db", plan)
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_lookups_raise_user_errors(tmp_path: Path) -> None:
+    with (
+        runner.open_database(tmp_path / "x.db") as database,
+        pytest.raises(UserError, match="no run"),
+    ):
+        runner.find_run(database, "nope")
+
+
+def test_a_shape_bug_inside_a_loss_is_retried_with_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the user's bad input: the job goes back to the queue and its traceback is stored."""
+    from rmi_cli.models.deeplab import SegmentationModel
+
+    forward = SegmentationModel.forward
+    monkeypatch.setattr(SegmentationModel, "forward", lambda self, x: forward(self, x)[:, :-1])
+    manifest = tmp_path / "experiments.yaml"
+    manifest.write_text(MANIFEST)
+    plan = runner.plan_experiment(manifest, "nb")
+    with runner.open_database(tmp_path / "nb.db") as database:
+        runner.queue_experiment(database, plan)
+        report = runner.run_queue(database, max_jobs=1, runs_dir=tmp_path / "runs")
+        assert report.failed == ["nb/ce"]
+        with pytest.raises(RunFailed):
+            report.check()
+        detail = runner.run_detail(database, "nb/ce")
+    assert detail["status"] == "queued" and detail["attempts"] == 1
+    assert "Traceback" in detail["error"] and "LossInputError: num_classes is 10" in detail["error"]
