@@ -25,6 +25,26 @@ DatasetName = Literal["camvid", "voc2012", "synthetic", "folder"]
 LossName = Literal["ce", "bce", "rmi", "aaf"]
 PoolName = Literal["avg", "max", "nearest"]
 Precision = Literal["auto", "fp32", "bf16"]
+# "dilated": torchvision's DeepLab backbone (the last stage, or two at output stride 8, trade
+# their stride for atrous convolution). "released": the authors' code (recipe section 3): stage
+# strides [1, 2, 2, 1] at output stride 16 ([1, 2, 1, 1] at 8), dilation 1 everywhere, the last
+# BN of every residual block initialised to zero.
+BackboneLayout = Literal["dilated", "released"]
+# What a dataset's void label becomes: "ignore" (mapped to 255: neither trained on nor scored,
+# the common convention) or "class" (a class of its own, trained on by every loss and scored:
+# the released CamVid code's label 11 "unlabelled"; recipe section 4).
+VoidMode = Literal["ignore", "class"]
+# Datasets whose void label is a real label value that can be scored as a class. VOC's 255 marks
+# object boundaries and "difficult" pixels: nothing to score, so it is always ignored.
+VOID_CLASS_DATASETS = ("camvid",)
+
+# `model.pretrained` value that means torchvision's published ImageNet weights.
+PRETRAINED_IMAGENET = "imagenet"
+
+# The head's learning-rate multiplier when `train.head_lr_mult` is None: the released code's
+# values for ResNet-101 on VOC (parser_params.py). Its CamVid branch overrides both with x10,
+# which experiments.yaml writes out explicitly.
+DEFAULT_HEAD_LR_MULT: dict[str, float] = {"deeplabv3": 10.0, "deeplabv3plus": 5.0}
 
 # Fields that change how a run executes but not what it computes; they are left out of the
 # canonical hash so that re-queueing the same experiment with more loader workers (say) is a no-op.
@@ -38,6 +58,15 @@ OPERATIONAL_FIELDS = frozenset(
         "eval.save_probs",
     }
 )
+# Fields added after results were stored, left out of the canonical hash while they hold the
+# value that reproduces the earlier behaviour exactly: runs stored before the field existed keep
+# their hashes (their stored configurations read back with this value), and any other value
+# changes the hash as it should.
+HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
+    "model.layout": "dilated",
+    "model.bn_momentum": 0.1,
+    "data.void": "ignore",
+}
 
 
 class Strict(BaseModel):
@@ -134,9 +163,24 @@ class ModelConfig(Strict):
     deep_stem: bool = False
     output_stride: Literal[8, 16] = 16
     pretrained: str | None = Field(
-        None, description='None (from scratch), "imagenet" (torchvision weights) or a local path'
+        None,
+        description='None (from scratch), "imagenet" (torchvision weights) or a local path; '
+        "${VAR} expands on the machine that runs the job",
     )
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    layout: BackboneLayout = Field(
+        "dilated",
+        description="dilated: torchvision-style atrous backbone; released: the authors' "
+        "(no atrous convolution, strides [1, 2, 2, 1] at OS 16, zero-initialised last BN of "
+        "each residual block)",
+    )
+    bn_momentum: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="momentum of every BatchNorm's running statistics (PyTorch convention: "
+        "the weight of the new batch); the released ResNet-101 recipe uses 0.05",
+    )
 
 
 class SyntheticConfig(Strict):
@@ -169,6 +213,12 @@ class DataConfig(Strict):
     std: tuple[float, float, float] | None = Field(None, description="0-255; None: dataset's")
     workers: int = Field(4, ge=0)
     gpu_cache: Literal["auto", "on", "off"] = "auto"
+    void: VoidMode = Field(
+        "ignore",
+        description="the dataset's void label: ignore (255, not trained on, not scored) or "
+        "class (trained on and scored as a class of its own: CamVid's label 11 'unlabelled', "
+        "as the released code and the paper's CamVid mIoU do)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
@@ -185,6 +235,12 @@ class DataConfig(Strict):
                 )
         if self.name in ("camvid", "voc2012", "folder") and not self.root:
             raise ValueError(f"data.root is required for dataset {self.name!r}")
+        if self.void == "class" and self.name not in VOID_CLASS_DATASETS:
+            raise ValueError(
+                f"data.void: class needs a dataset whose void is a label value that can be "
+                f"scored ({', '.join(VOID_CLASS_DATASETS)}); {self.name!r} keeps its void at "
+                f"255 only: use data.void: ignore"
+            )
         return self
 
     def resolved_root(self) -> str | None:
@@ -207,7 +263,9 @@ class TrainConfig(Strict):
     min_lr: float = Field(1e-6, ge=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(1e-4, ge=0.0, description="conv weights only")
-    head_lr_mult: float | None = Field(None, gt=0.0, description="None: x10 v3, x5 v3+")
+    head_lr_mult: float | None = Field(
+        None, gt=0.0, description="None: DEFAULT_HEAD_LR_MULT (x10 v3, x5 v3+)"
+    )
     precision: Precision = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU")
     channels_last: bool = True
     compile: bool = False
@@ -239,7 +297,7 @@ class EvalConfig(Strict):
         description="untimed forward passes before timing (tables flag fewer than 10)",
     )
     max_images: int | None = Field(None, ge=1, description="evaluate the first N images only")
-    save_probs: bool = Field(False, description="keep fp16 softmax probabilities (for the CRF)")
+    save_probs: bool = Field(False, description="keep float32 softmax probabilities (for the CRF)")
 
 
 class CRFConfig(Strict):
@@ -278,9 +336,16 @@ class RunConfig(Strict):
         """A stable hash of what this run computes (operational fields excluded)."""
         return canonical_hash(self.to_json_dict())
 
+    def head_lr_mult(self) -> float:
+        """The head's learning-rate multiplier this run trains with."""
+        if self.train.head_lr_mult is not None:
+            return self.train.head_lr_mult
+        return DEFAULT_HEAD_LR_MULT[self.model.name]
+
 
 def canonical_hash(config: dict[str, Any], *, length: int = 16) -> str:
-    """SHA-256 of the canonical JSON of `config` (sorted keys, no operational fields)."""
+    """SHA-256 of the canonical JSON of `config` (sorted keys, no operational fields, no
+    `HASH_NEUTRAL_DEFAULTS` field at its neutral value)."""
     payload = _drop_paths(config, OPERATIONAL_FIELDS)
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
@@ -292,11 +357,22 @@ def _drop_paths(config: dict[str, Any], paths: frozenset[str], prefix: str = "")
         dotted = f"{prefix}{key}"
         if dotted in paths:
             continue
+        if dotted in HASH_NEUTRAL_DEFAULTS and value == HASH_NEUTRAL_DEFAULTS[dotted]:
+            continue
         result[key] = _drop_paths(value, paths, f"{dotted}.") if isinstance(value, dict) else value
     return result
 
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def unset_variables(text: str) -> list[str]:
+    """The `${VAR}` references of `text` (without a `:-default`) that are unset or empty here."""
+    return [
+        match["name"]
+        for match in _VAR.finditer(text)
+        if match["default"] is None and not os.environ.get(match["name"])
+    ]
 
 
 def expand_path(text: str) -> str:

@@ -7,8 +7,12 @@ per-image counts (`ImageCounts`), which are a NumPy array (NumPy is imported whe
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from rmi_cli.constants import VOID_CLASS_NAME
 
 if TYPE_CHECKING:
     import numpy as np
@@ -104,6 +108,21 @@ class SegmentationScores:
     def excluded_classes(self) -> tuple[str, ...]:
         return tuple(n for n, v in zip(self.class_names, self.iou, strict=True) if v is None)
 
+    @property
+    def named_miou(self) -> float | None:
+        """The mean over the named classes when the void was scored as a class (else None)."""
+        return named_class_mean(dict(zip(self.class_names, self.iou, strict=True)))
+
+
+def named_class_mean(class_iou: Mapping[str, float | None]) -> float | None:
+    """Mean IoU over the classes other than `VOID_CLASS_NAME`, from an evaluation that scored
+    the void as a class (None when it did not, or no named class has a union): the paper's
+    11 printed CamVid columns average to this, its printed mIoU is over all 12."""
+    if VOID_CLASS_NAME not in class_iou:
+        return None
+    named = [v for name, v in class_iou.items() if name != VOID_CLASS_NAME and v is not None]
+    return math.fsum(named) / len(named) if named else None
+
 
 @dataclass(frozen=True, eq=False)
 class ImageCounts:
@@ -158,7 +177,7 @@ class EvalResult:
     scores: SegmentationScores
     timing: InferenceTiming | None  # None when timing was switched off
     peak_eval_memory_mb: float | None
-    probs_dir: str | None  # fp16 probabilities, one file per image, when saved
+    probs_dir: str | None  # float32 probabilities, one file per image, when saved
     fingerprint: Fingerprint
     image_counts: ImageCounts | None = None  # per-image evidence; None from older callers
 

@@ -2,7 +2,9 @@
 
 `rmi_cli.db` builds these; the reports, the runner and the views read them. Fractions stay
 fractions (IoU 0.734, not 73.4), times are milliseconds, memory megabytes, timestamps UTC.
-Fields that only some rows have default to None, so a report can be fed hand-made records.
+Fields that only some rows have default to None, so a report can be fed hand-made records
+(`from_scratch` defaults to False: a hand-made record is not said to be from scratch unless it
+says so).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class EvaluationRecord:
     backbone: str | None = None
     loss: str | None = None
     dataset: str | None = None  # when known; else the report infers it from the class names
+    pretrained: str | None = None  # the configuration's model.pretrained (None: random init)
+    from_scratch: bool = False  # model.pretrained is null (False also where it is not known)
+    void: str = "ignore"  # data.void: "ignore" (not scored) or "class" (a class of its own)
     params: Mapping[str, Any] = field(default_factory=dict)  # grid coordinates, dotted keys
     split: str | None = None
     postprocess: str | None = "none"  # "none", "crf-<N>", or "crf" (a pending CRF step)
@@ -85,6 +90,11 @@ class RunRecord:
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # As in EvaluationRecord; a CRF job's are those of the run it post-processes.
+    dataset: str | None = None
+    pretrained: str | None = None
+    from_scratch: bool = False
+    void: str = "ignore"
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def evaluate(
     checkpoint: Path | None = typer.Option(None, help="Evaluate this checkpoint file instead."),
     split: str | None = typer.Option(None, help="Split (default: the run's eval split)."),
     max_images: int | None = typer.Option(None, min=1, help="Only the first N images."),
-    save_probs: bool = typer.Option(False, help="Keep fp16 probabilities for `rmi crf`."),
+    save_probs: bool = typer.Option(False, help="Keep float32 probabilities for `rmi crf`."),
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:

@@ -51,12 +51,15 @@ def error_line(message: str) -> None:
 
 
 class _ConsoleHandler(logging.Handler):
-    """The library's log records as the CLI's lines: errors red, the rest plain."""
+    """The library's log records as the CLI's lines: errors red, warnings after "warning: ",
+    the rest plain."""
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if record.levelno >= logging.ERROR:
             error_line(message)
+        elif record.levelno >= logging.WARNING:
+            info(f"warning: {message}")
         else:
             info(message)
 

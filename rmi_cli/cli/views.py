@@ -25,7 +25,14 @@ STATUS_COLUMNS = ("name", "kind", "status", "attempts", "worker", "heartbeat", "
 def print_plan(estimate: runner.PlanEstimate) -> None:
     """The dry run: every run and CRF step, whether it would run, and what it would cost."""
     plan = estimate.plan
-    table = Table(title=f"{plan.name}: {plan.description}", title_justify="left")
+    for message in estimate.weights_warnings:  # before the table scrolls them away
+        info(f"warning: {message}")
+    table = Table(
+        title=f"{plan.name}: {plan.description}",
+        title_justify="left",
+        caption=settings_line(estimate.settings),
+        caption_justify="left",
+    )
     for column in ("run", "method", "group", "seed", "status", "estimate", "basis"):
         table.add_column(column, overflow="fold")
     for line in (*estimate.runs, *estimate.crf_steps):
@@ -46,6 +53,24 @@ def print_plan(estimate: runner.PlanEstimate) -> None:
             f"note: dataset root {root} does not exist on this machine (roots expand on the "
             f"machine that runs each job; set the variable there, or --set data.root=...)"
         )
+
+
+def settings_line(settings: Sequence[runner.PlanSetting]) -> str:
+    """The recipe of the plan's runs: each setting once when every run shares it, else each
+    value with the groups that use it ("head_lr_mult=10.0 (DeepLabv3), 5.0 (DeepLabv3+)")."""
+    parts = []
+    for setting in settings:
+        # as YAML would write them: true, null, 0.05, [0.75, 1.25], strings unquoted
+        shown = [json.dumps(each.value).strip('"') for each in setting.values]
+        if len(shown) == 1:
+            parts.append(f"{setting.key}={shown[0]}")
+        else:
+            each = [
+                f"{value} ({', '.join(found.groups)})"
+                for value, found in zip(shown, setting.values, strict=True)
+            ]
+            parts.append(f"{setting.key}=" + ", ".join(each))
+    return "settings: " + "; ".join(parts)
 
 
 def _skip(status: str) -> str:
@@ -112,7 +137,11 @@ def print_scores(result: EvalResult, label: str) -> None:
     table.add_column("IoU (%)", justify="right")
     for name, iou in zip(scores.class_names, scores.iou, strict=True):
         table.add_row(name, "—" if iou is None else f"{100 * iou:.2f}")
-    table.add_row("mIoU", f"{100 * scores.miou:.2f}", style="bold")
+    table.add_row(f"mIoU ({len(scores.class_names)} classes)", f"{100 * scores.miou:.2f}",
+                  style="bold")  # fmt: skip
+    if scores.named_miou is not None:  # the void scored as a class: the named classes' mean
+        named = f"mIoU ({len(scores.class_names) - 1} named)"
+        table.add_row(named, f"{100 * scores.named_miou:.2f}")
     table.add_row("pixel accuracy", f"{100 * scores.pixel_accuracy:.2f}")
     out_console().print(table)
     if scores.excluded_classes:

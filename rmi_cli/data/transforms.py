@@ -8,7 +8,7 @@ Two choices keep results reproducible and the pipeline cheap:
   whatever the tensors' device: the same generator state gives the same scale, crop and flip on
   the CPU and on a GPU.
 - The scaled image is rounded to integers and the padding colour is the mean rounded to integers,
-  as in the released code, whose OpenCV pipeline works on uint8 images (exact for the built-in
+  as in the released code, whose PIL pipeline works on uint8 images (exact for the built-in
   datasets, whose means are integers). So an augmented image is exactly representable in uint8
   and loader workers ship a quarter of the bytes that float32 would take.
 """

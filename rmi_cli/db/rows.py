@@ -118,13 +118,19 @@ def run_rows(db: Database, *, experiment: str | None = None) -> list[RunRecord]:
                 method=member.method,
                 group=member.group_label,
                 **_run_fields(run, now),
+                **_config_fields(run.depends_on or run),
             )
             for member, name, run in session.execute(stmt.options(selectinload(Run.depends_on)))
         ]
         if experiment is None:
             alone = select(Run).where(~Run.members.any()).order_by(Run.id)
             rows += [
-                RunRecord(experiment=None, name=run.config_hash, **_run_fields(run, now))
+                RunRecord(
+                    experiment=None,
+                    name=run.config_hash,
+                    **_run_fields(run, now),
+                    **_config_fields(run.depends_on or run),
+                )
                 for run in session.scalars(alone.options(selectinload(Run.depends_on)))
             ]
         return rows
@@ -266,6 +272,21 @@ def _membership_fields(
         "loss": config.get("loss", {}).get("name"),
         "params": dict(member.params_json),
         "status": run.status,
+    } | _config_fields(source)
+
+
+def _config_fields(source: Run) -> dict[str, Any]:
+    """What tables need from a trained run's configuration to say how its numbers were made
+    (for a CRF job, `source` is the run it post-processes). A configuration stored before
+    data.void existed ignored its void: it reads "ignore"."""
+    config = source.config_json or {}
+    model, data = config.get("model") or {}, config.get("data") or {}
+    pretrained = model.get("pretrained")
+    return {
+        "dataset": data.get("name"),
+        "pretrained": pretrained,
+        "from_scratch": pretrained is None,
+        "void": data.get("void", "ignore"),
     }
 
 

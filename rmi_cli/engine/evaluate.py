@@ -73,7 +73,7 @@ class _Evaluator:
     def process(self, sample: EvalSample) -> None:
         image, label, name = sample.image, sample.label, sample.name
         logits, elapsed_ms = timed(lambda: self.forward(image), self.device)
-        logits = logits.float()  # (1, C, H, W)
+        logits = logits.float()  # (1, C, H, W); our models already return float32
         self.times_ms.append(elapsed_ms)
         self.sizes.append((int(image.shape[-2]), int(image.shape[-1])))
         self.names.append(name)
@@ -85,7 +85,7 @@ class _Evaluator:
         classes = self.confusion.num_classes
         self.boundaries.append(boundary_counts(label[0], predictions[0], classes, width))
         if self.probs_dir is not None:
-            probs = torch.softmax(logits[0], dim=0).half().cpu().numpy()  # (C, H, W)
+            probs = torch.softmax(logits[0], dim=0).cpu().numpy()  # (C, H, W) float32
             buffer = io.BytesIO()
             np.save(buffer, probs)
             atomic_write_bytes(self.probs_dir / f"{name}.npy", buffer.getvalue())
@@ -166,7 +166,7 @@ def _write_index(directory: Path, names: list[str], info: DatasetInfo, split: st
             "class_names": list(info.class_names),
             "dataset": info.name,
             "split": split,
-            "dtype": "float16",
+            "dtype": "float32",
             "layout": "CHW softmax probabilities",
         },
     )

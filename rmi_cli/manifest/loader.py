@@ -92,6 +92,9 @@ class ExperimentPlan:
     runs: tuple[PlannedRun, ...]
     crf_steps: tuple[PlannedCRF, ...]
     tables: tuple[TableSpec, ...]
+    # The experiments extending this one that train the same grid from random initialisation
+    # (filled in by `runner.plan_experiment`, for messages about weights files; else empty).
+    scratch_twins: tuple[str, ...] = ()
 
     def run(self, name: str) -> PlannedRun:
         for run in self.runs:
@@ -104,6 +107,19 @@ class ExperimentPlan:
 
     def _unique(self, entry: str) -> bool:
         return sum(r.entry == entry for r in self.runs) == 1
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """An experiment with what it inherits: `chain` runs from the root of its `extends` to it;
+    `owners` names the experiment that wrote each inherited field."""
+
+    spec: ExperimentSpec
+    chain: tuple[str, ...]
+    owners: dict[str, str]
+
+    def owner(self, field: str, default: str) -> str:
+        return self.owners.get(field, default)
 
 
 class Manifest:
@@ -120,13 +136,18 @@ class Manifest:
 
     def plan(self, experiment: str, overrides: Sequence[str] = ()) -> ExperimentPlan:
         """Resolve and validate every run of `experiment`, with `--set` overrides applied."""
-        spec = self._experiment(experiment)
+        resolved = self._resolve(experiment)
+        spec = resolved.spec
         set_layer = override_layer(overrides)
-        runs = tuple(self._runs(experiment, spec, set_layer))
-        steps = tuple(self._crf_steps(experiment, spec, runs))
+        runs = tuple(self._runs(experiment, resolved, set_layer))
+        steps = tuple(self._crf_steps(experiment, resolved, runs))
         return ExperimentPlan(
             self.path, experiment, spec.description, runs, steps, tuple(spec.tables)
         )
+
+    def children(self, experiment: str) -> list[str]:
+        """The experiments that extend `experiment` directly, in manifest order."""
+        return [name for name, spec in self.spec.experiments.items() if spec.extends == experiment]
 
     def _experiment(self, name: str) -> ExperimentSpec:
         if name not in self.spec.experiments:
@@ -134,19 +155,51 @@ class Manifest:
             raise ConfigError(f"{self.path}: no experiment {name!r}; the manifest defines: {known}")
         return self.spec.experiments[name]
 
-    def _runs(self, experiment: str, spec: ExperimentSpec, set_layer: Layer) -> list[PlannedRun]:
-        prefix = ("experiments", experiment)
-        base = [
-            yaml_layer(self.source, self.spec.defaults, ("defaults",)),
-            yaml_layer(self.source, spec.defaults, (*prefix, "defaults")),
-        ]
+    def _resolve(self, name: str) -> _Resolved:
+        """`name` with what it inherits through `extends`, and which experiment wrote each field."""
+        self._experiment(name)  # an unknown name lists the known ones
+        chain: list[str] = []
+        current: str | None = name
+        while current is not None:
+            if current in chain:
+                loop = " -> ".join([*chain, current])
+                raise ConfigError(f"{self._extends_at(chain[-1])}: extends loops ({loop})")
+            if current not in self.spec.experiments:
+                known = ", ".join(self.spec.experiments)
+                raise ConfigError(
+                    f"{self._extends_at(chain[-1])}: experiments.{chain[-1]}.extends: expected "
+                    f"one of this manifest's experiments ({known}); found {current!r}"
+                )
+            chain.append(current)
+            current = self.spec.experiments[current].extends
+        chain.reverse()  # the root first: later entries win
+        fields: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for link in chain:
+            spec = self.spec.experiments[link]
+            for key in spec.model_fields_set - {"defaults", "extends"}:
+                fields[key], owners[key] = getattr(spec, key), link
+        merged = self.spec.experiments[name].model_copy(update=fields)
+        return _Resolved(merged, tuple(chain), owners)
+
+    def _extends_at(self, experiment: str) -> str:
+        line = self.source.line_of(("experiments", experiment, "extends"))
+        return f"{self.path}:{line}"
+
+    def _runs(self, experiment: str, resolved: _Resolved, set_layer: Layer) -> list[PlannedRun]:
+        spec = resolved.spec
+        prefix = ("experiments", resolved.owner("runs", experiment))
+        base = [yaml_layer(self.source, self.spec.defaults, ("defaults",))]
+        for link in resolved.chain:
+            defaults = self.spec.experiments[link].defaults
+            base.append(yaml_layer(self.source, defaults, ("experiments", link, "defaults")))
         planned: list[PlannedRun] = []
         for entry, raw in (spec.runs or {"run": {}}).items():
             overrides = dict(raw or {})
             meta = {key: overrides.pop(key) for key in RUN_META_KEYS if key in overrides}
             entry_layer = yaml_layer(self.source, overrides, (*prefix, "runs", entry))
-            for index, point in enumerate(grid_points(spec.grids())):
-                grid_layer = self._grid_layer(experiment, spec, index, point)
+            for point in grid_points(spec.grids()):
+                grid_layer = self._grid_layer(resolved.owner("grid", experiment), spec, point)
                 seeds: Sequence[int | None] = spec.seeds or [None]
                 for seed in seeds:
                     name = entry + point_suffix(point) + (f"-s{seed}" if seed is not None else "")
@@ -158,9 +211,7 @@ class Manifest:
                     planned.append(_planned(experiment, name, entry, meta, point, config))
         return planned
 
-    def _grid_layer(
-        self, experiment: str, spec: ExperimentSpec, index: int, point: dict[str, Any]
-    ) -> Layer:
+    def _grid_layer(self, experiment: str, spec: ExperimentSpec, point: dict[str, Any]) -> Layer:
         grid_path: tuple[str | int, ...] = ("experiments", experiment, "grid")
         grids = spec.grids()
         owner = next((i for i, axes in enumerate(grids) if set(point) == set(axes)), 0)
@@ -170,16 +221,17 @@ class Manifest:
         return dotted_layer(point, self.path, lines)
 
     def _crf_steps(
-        self, experiment: str, spec: ExperimentSpec, runs: tuple[PlannedRun, ...]
+        self, experiment: str, resolved: _Resolved, runs: tuple[PlannedRun, ...]
     ) -> list[PlannedCRF]:
         steps: list[PlannedCRF] = []
-        for step in spec.crf_steps():
+        for step in resolved.spec.crf_steps():
             targets = [run for run in runs if run.entry == step.on]
             if not targets:
-                line = self.source.line_of(("experiments", experiment, "crf"))
+                owner = resolved.owner("crf", experiment)
+                line = self.source.line_of(("experiments", owner, "crf"))
                 known = ", ".join(dict.fromkeys(run.entry for run in runs))
                 raise ConfigError(
-                    f"{self.path}:{line}: experiments.{experiment}.crf.on: expected one of the "
+                    f"{self.path}:{line}: experiments.{owner}.crf.on: expected one of the "
                     f"experiment's runs ({known}); found {step.on!r}"
                 )
             params = CRFConfig(**step.model_dump(exclude={"on", "split"}))

@@ -49,8 +49,13 @@ class TableSpec(Strict):
 
 
 class ExperimentSpec(Strict):
-    """One named experiment: runs x grid x seeds, plus CRF steps and the tables it feeds."""
+    """One named experiment: runs x grid x seeds, plus CRF steps and the tables it feeds.
 
+    With `extends: other`, the experiment starts from `other` (which may extend another): its
+    own `defaults` merge over the parent's, and any other field it gives replaces the parent's.
+    """
+
+    extends: str | None = Field(None, description="an experiment of this manifest to start from")
     description: str = ""
     defaults: dict[str, Any] = Field(default_factory=dict)
     runs: dict[str, dict[str, Any] | None] = Field(default_factory=dict)

@@ -1,9 +1,17 @@
 """ResNet backbones for DeepLab (recipe section 3).
 
-torchvision's ResNet-18/50/101 (built with `weights=None`), made dense by trading the stride of
-the last stages for dilation (output stride 16 or 8), optionally with the paper's deep stem (three
-3x3 convs, 64-64-128 channels, instead of the 7x7 conv). The backbone returns the low-level
-(layer1, stride 4) and high-level (layer4, stride 8 or 16) features.
+torchvision's ResNet-18/50/101 (built with `weights=None`) in one of two layouts
+(`config.BackboneLayout`), optionally with the paper's deep stem (three 3x3 convs, 64-64-128
+channels, instead of the 7x7 conv). The backbone returns the low-level (layer1, stride 4) and
+high-level (layer4, stride 8 or 16) features.
+
+- "dilated" (torchvision's DeepLab): the last stage (two at output stride 8) trades its stride
+  for atrous convolution, so layer4 sees a wider context at the same resolution.
+- "released" (the authors' `resnet_v1.py`, which produced the paper's numbers): stage strides
+  [1, 2, 2, 1] at output stride 16 ([1, 2, 1, 1] at 8) and dilation 1 in every stage (its own
+  comment: "slightly different with the official implementation"); the last BN of every residual
+  block starts at zero (`zero_init_residual`), so each block starts as the identity. Pretrained
+  weights overwrite those zeros, as in the released code.
 
 The deep stem uses the module layout of the authors' code and of PyTorch-Encoding, whose
 ImageNet weights they loaded: `conv1` is a Sequential (conv, BN, ReLU, conv, BN, ReLU, conv) and
@@ -20,6 +28,7 @@ from typing import NamedTuple
 from torch import Tensor, nn
 from torchvision.models import resnet
 
+from rmi_cli.config import BackboneLayout
 from rmi_cli.registry import Registry
 
 STEM_CHANNELS = (64, 64, 128)
@@ -30,6 +39,8 @@ DILATED_LAYERS: dict[int, tuple[bool, bool, bool]] = {
     16: (False, False, True),
     8: (False, True, True),
 }
+# The released layout's strides of layer1..layer4 (`resnet_v1.py`: [1, 2, 2 if OS 16 else 1, 1]).
+RELEASED_STRIDES: dict[int, tuple[int, int, int, int]] = {16: (1, 2, 2, 1), 8: (1, 2, 1, 1)}
 
 _TORCHVISION: dict[str, Callable[..., resnet.ResNet]] = {
     "resnet18": resnet.resnet18,
@@ -49,7 +60,13 @@ class ResNetBackbone(nn.Module):
     """A torchvision ResNet without its classifier; state-dict keys are torchvision's."""
 
     def __init__(
-        self, net: resnet.ResNet, *, name: str, output_stride: int, deep_stem: bool
+        self,
+        net: resnet.ResNet,
+        *,
+        name: str,
+        output_stride: int,
+        deep_stem: bool,
+        layout: BackboneLayout = "dilated",
     ) -> None:
         super().__init__()
         self.conv1 = net.conv1
@@ -64,6 +81,7 @@ class ResNetBackbone(nn.Module):
         self.name = name
         self.output_stride = output_stride
         self.deep_stem = deep_stem
+        self.layout = layout
         self.low_channels = 64 * expansion
         self.high_channels = 512 * expansion
 
@@ -78,17 +96,28 @@ class ResNetBackbone(nn.Module):
         return f"{self.name} ({'deep stem' if self.deep_stem else '7x7 stem'})"
 
 
-def build_resnet(name: str, *, deep_stem: bool = False, output_stride: int = 16) -> ResNetBackbone:
+def build_resnet(
+    name: str,
+    *,
+    deep_stem: bool = False,
+    output_stride: int = 16,
+    layout: BackboneLayout = "dilated",
+) -> ResNetBackbone:
     """A randomly initialised ResNet backbone (pretrained weights are loaded separately)."""
     if output_stride not in DILATED_LAYERS:
         raise ValueError(
             f"output_stride must be one of {sorted(DILATED_LAYERS)}; got {output_stride}"
         )
-    net = _TORCHVISION[name](weights=None)
+    net = _TORCHVISION[name](weights=None, zero_init_residual=layout == "released")
     if deep_stem:
         _replace_stem(net)
-    _apply_output_stride(net, output_stride)
-    return ResNetBackbone(net, name=name, output_stride=output_stride, deep_stem=deep_stem)
+    if layout == "released":
+        _apply_strides(net, RELEASED_STRIDES[output_stride])
+    else:
+        _apply_output_stride(net, output_stride)
+    return ResNetBackbone(
+        net, name=name, output_stride=output_stride, deep_stem=deep_stem, layout=layout
+    )
 
 
 BackboneBuilder = Callable[..., ResNetBackbone]
@@ -106,6 +135,29 @@ def _apply_output_stride(net: resnet.ResNet, output_stride: int) -> None:
         if dilate:
             previous, dilation = dilation, dilation * 2
             _dilate_layer(layer, previous=previous, dilation=dilation)
+
+
+def _apply_strides(net: resnet.ResNet, strides: tuple[int, int, int, int]) -> None:
+    """Give each stage's first block the released layout's stride (dilation stays 1).
+
+    torchvision builds layer1..4 with strides 1, 2, 2, 2; only layer4 (and layer3 at output
+    stride 8) change, to stride 1: their first block's 3x3 conv and shortcut projection.
+    """
+    layers = (net.layer1, net.layer2, net.layer3, net.layer4)
+    for layer, stride in zip(layers, strides, strict=True):
+        first = layer[0]
+        first.stride = stride
+        for conv in _strided_convs(first):
+            conv.stride = (stride, stride)
+
+
+def _strided_convs(block: nn.Module) -> list[nn.Conv2d]:
+    """The convs that carry a block's stride: its 3x3 conv (conv2 in a Bottleneck, conv1 in a
+    BasicBlock, as torchvision places it) and the shortcut's 1x1 projection."""
+    convs = [block.conv2 if isinstance(block, resnet.Bottleneck) else block.conv1]
+    if isinstance(block.downsample, nn.Sequential):
+        convs.append(block.downsample[0])  # torchvision's projection: (conv1x1, BatchNorm)
+    return [conv for conv in convs if isinstance(conv, nn.Conv2d)]
 
 
 def _dilate_layer(layer: nn.Sequential, *, previous: int, dilation: int) -> None:

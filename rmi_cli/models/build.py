@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from rmi_cli.config import ModelConfig
 from rmi_cli.errors import ConfigError
 from rmi_cli.models.backbones import BACKBONES
@@ -19,7 +21,19 @@ def build_model(cfg: ModelConfig, *, num_classes: int) -> SegmentationModel:
         raise ConfigError(f"a model needs at least one class; got num_classes={num_classes}")
     build_backbone = BACKBONES.get(cfg.backbone, field="model.backbone")
     build_head = MODELS.get(cfg.name, field="model.name")
-    backbone = build_backbone(deep_stem=cfg.deep_stem, output_stride=cfg.output_stride)
+    backbone = build_backbone(
+        deep_stem=cfg.deep_stem, output_stride=cfg.output_stride, layout=cfg.layout
+    )
     if cfg.pretrained is not None:
         load_pretrained(backbone, cfg.pretrained)
-    return build_head(backbone, num_classes=num_classes, dropout=cfg.dropout)
+    model = build_head(backbone, num_classes=num_classes, dropout=cfg.dropout)
+    set_bn_momentum(model, cfg.bn_momentum)
+    return model
+
+
+def set_bn_momentum(model: nn.Module, momentum: float) -> None:
+    """Every BatchNorm of `model`, backbone and head, as the released code passes its `bn_mom`
+    to all of them (0.05 for ResNet-101; PyTorch's default is 0.1)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = momentum

@@ -5,6 +5,11 @@ the paper's tables: the DeepLabv3 head is ASPP (with dropout) then a 1x1 classif
 torchvision's extra 3x3 conv + BN + ReLU; ASPP dropout is 0.1 (torchvision: 0.5); bilinear
 resizing uses `align_corners=True` (DeepLab's 513 = 32k + 1 crops put feature and image corners
 on the same points); head convs start from Kaiming-normal (fan in) with zero biases.
+
+The final 1x1 classifier and the resizing to the input size always run in float32, outside any
+autocast of the body: the logits reaching the loss, the argmax and the saved probabilities are
+float32 as in the released code (fp32 throughout), whose RMI statistics depend on small
+differences of the probabilities that bf16's 8-bit mantissa would round away.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from rmi_cli.config import DEFAULT_HEAD_LR_MULT
 from rmi_cli.models.backbones import BackboneFeatures, ResNetBackbone
 from rmi_cli.registry import Registry
 
@@ -22,6 +28,12 @@ ASPP_CHANNELS = 256
 LOW_LEVEL_CHANNELS = 48
 DECODER_CHANNELS = 256
 ASPP_RATES: dict[int, tuple[int, int, int]] = {16: (6, 12, 18), 8: (12, 24, 36)}
+
+
+def classify(classifier: nn.Module, features: Tensor) -> Tensor:
+    """`classifier(features)` in float32, whatever autocast surrounds it: (B, C, h, w) logits."""
+    with torch.autocast(features.device.type, enabled=False):
+        return classifier(features.float())
 
 
 def resize(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -91,7 +103,7 @@ class DeepLabV3Head(nn.Module):
         self.classifier = nn.Conv2d(ASPP_CHANNELS, num_classes, 1)
 
     def forward(self, features: BackboneFeatures) -> Tensor:
-        return self.classifier(self.aspp(features.high))
+        return classify(self.classifier, self.aspp(features.high))
 
 
 class DeepLabV3PlusHead(nn.Module):
@@ -113,14 +125,15 @@ class DeepLabV3PlusHead(nn.Module):
     def forward(self, features: BackboneFeatures) -> Tensor:
         low = self.low_level(features.low)  # (B, 48, H/4, W/4)
         context = resize(self.aspp(features.high), low.shape[-2:])  # (B, 256, H/4, W/4)
-        return self.classifier(self.fuse(torch.cat([context, low], dim=1)))
+        fused = self.fuse(torch.cat([context, low], dim=1))
+        return classify(self.classifier, fused)
 
 
 class SegmentationModel(nn.Module):
     """A backbone and a head; logits come back at the input size.
 
     `head` holds every module that is not the backbone, so an optimiser can give it its own
-    learning-rate multiplier (`default_head_lr_mult`: x10 DeepLabv3, x5 DeepLabv3+).
+    learning-rate multiplier (`default_head_lr_mult`: `config.DEFAULT_HEAD_LR_MULT`).
     """
 
     def __init__(
@@ -132,9 +145,10 @@ class SegmentationModel(nn.Module):
         self.default_head_lr_mult = default_head_lr_mult
 
     def forward(self, images: Tensor) -> Tensor:
-        """(B, 3, H, W) normalised images -> (B, num_classes, H, W) logits."""
-        logits = self.head(self.backbone(images))  # (B, C, H/4 or H/OS, W/4 or W/OS)
-        return resize(logits, images.shape[-2:])
+        """(B, 3, H, W) normalised images -> (B, num_classes, H, W) float32 logits."""
+        logits = self.head(self.backbone(images))  # (B, C, H/4 or H/OS, W/4 or W/OS) float32
+        with torch.autocast(logits.device.type, enabled=False):
+            return resize(logits.float(), images.shape[-2:])
 
 
 def deeplabv3(
@@ -143,7 +157,7 @@ def deeplabv3(
     """DeepLabv3: ASPP + 1x1 classifier on `backbone`; the head learns 10x faster by default."""
     head = DeepLabV3Head(backbone, num_classes=num_classes, dropout=dropout)
     _init_head(head)
-    return SegmentationModel(backbone, head, default_head_lr_mult=10.0)
+    return SegmentationModel(backbone, head, default_head_lr_mult=DEFAULT_HEAD_LR_MULT["deeplabv3"])
 
 
 def deeplabv3plus(
@@ -152,7 +166,9 @@ def deeplabv3plus(
     """DeepLabv3+: ASPP + the layer1 decoder on `backbone`; the head learns 5x faster by default."""
     head = DeepLabV3PlusHead(backbone, num_classes=num_classes, dropout=dropout)
     _init_head(head)
-    return SegmentationModel(backbone, head, default_head_lr_mult=5.0)
+    return SegmentationModel(
+        backbone, head, default_head_lr_mult=DEFAULT_HEAD_LR_MULT["deeplabv3plus"]
+    )
 
 
 ModelBuilder = Callable[..., SegmentationModel]

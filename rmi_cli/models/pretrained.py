@@ -29,11 +29,11 @@ import torch
 from torch import Tensor
 from torchvision.models import get_model_weights
 
-from rmi_cli.config import expand_path
+from rmi_cli.config import PRETRAINED_IMAGENET, expand_path
 from rmi_cli.errors import CheckpointError, ConfigError
 from rmi_cli.models.backbones import ResNetBackbone
 
-IMAGENET = "imagenet"
+IMAGENET = PRETRAINED_IMAGENET
 
 # Other projects' deep-stem module names -> this backbone's (first key component only).
 _STEM_RENAMES: dict[str, dict[str, str]] = {

@@ -12,10 +12,16 @@ import pandas as pd
 from rmi_cli.errors import UserError
 from rmi_cli.records import IoUMetric
 from rmi_cli.report import notes
-from rmi_cli.report.frames import varying_params
+from rmi_cli.report.frames import FROM_SCRATCH, varying_params
 from rmi_cli.report.intervals import add_cell_intervals, interval_notes
 from rmi_cli.report.methods import Records, Runs, experiment_name, prepared, short_keys
-from rmi_cli.report.paper import infer_dataset, no_reference_note, paper_tables, where
+from rmi_cli.report.paper import (
+    comparison_notes,
+    infer_dataset,
+    no_reference_note,
+    paper_tables,
+    where,
+)
 from rmi_cli.report.stats import best_cells, order_rows, over_seeds
 from rmi_cli.report.table import Column, ReportTable
 
@@ -93,14 +99,17 @@ def grid_frame(agg: pd.DataFrame, rows: str, cols: str | None) -> tuple[pd.DataF
 
 def _line(cell: pd.Series, rows: str, other: dict[str, Any]) -> dict[str, Any]:
     value = cell["params"].get(rows)
+    label = "n/a" if value is None else str(value)
+    scratch = bool(cell.get("from_scratch", False))
     return {
         "source": "ours",
         "group": cell["group"],
         "method": cell["method"],
         "setting": ", ".join(f"{k}={v}" for k, v in other.items()),
         "row_value": value,
-        "label": "n/a" if value is None else str(value),
+        "label": f"{label} ({FROM_SCRATCH})" if scratch else label,
         "params": dict(other),
+        "from_scratch": scratch,
     }
 
 
@@ -160,10 +169,17 @@ def _with_paper(
         lines.append(dict(line))
         extra = paper_line(line, axes[0], axes[1], col_values, tables)
         lines += [extra] if extra else []
+    if len(lines) == len(frame) and bool(frame["from_scratch"].all()):
+        return frame, [
+            f"No paper rows: every row here was trained from scratch, and the paper's models in "
+            f"{where(tables)} started from ImageNet-pretrained weights, so the numbers are not "
+            f"comparable."
+        ]
     defaults = ", ".join(f"{k}={v}" for k, v in tables[0].get("defaults", {}).items())
     return pd.DataFrame(lines), [
         f"(paper) rows: as reported in the paper's {where(tables)}; blank = not reported. "
-        f"Settings this experiment does not vary are assumed at the paper's ({defaults})."
+        f"Settings this experiment does not vary are assumed at the paper's ({defaults}).",
+        *comparison_notes(tables, dataset, frame),
     ]
 
 
@@ -222,7 +238,7 @@ def ablation_table(
         frame=frame,
         best=best_cells(frame, columns, section),
         notes=tuple(
-            _notes(agg, expected)
+            _notes(agg, scores, expected)
             + (interval_notes(agg, "miou", what=CELL_INTERVALS, paired=False) if intervals else [])
             + notes.metric_notes(scores, metric)
             + extra
@@ -233,13 +249,17 @@ def ablation_table(
     )
 
 
-def _notes(agg: pd.DataFrame, expected: int) -> list[str]:
+def _notes(agg: pd.DataFrame, scores: pd.DataFrame, expected: int) -> list[str]:
     # missing runs are named per cell: "DeepLabv3 RMI (loss.pool=max, loss.pool_size=2)"
     settings = [", ".join(f"{k}={v}" for k, v in p.items()) for p in agg["params"]]
     cells = agg.assign(label=[f"{m} ({s})" for m, s in zip(agg["label"], settings, strict=True)])
+    counts = sorted({int(n) for n in scores.loc[scores["evaluated"], "scored_classes"].dropna()})
+    over = f" over {counts[0]} classes" if len(counts) == 1 else ""
     return [
-        f"Cells: mIoU (%), mean ± sample std over seeds ({expected} per cell); "
+        f"Cells: mIoU (%){over}, mean ± sample std over seeds ({expected} per cell); "
         "(n=k): only k seeds have a result.",
         "Bold: the best of our cells in each column (paper rows excluded).",
+        notes.CHECKPOINT,
+        *notes.scratch_notes(agg),
         *notes.missing_notes(cells),
     ]

@@ -3,8 +3,13 @@ tidy DataFrames.
 
 `scores_frame`: one row per (run x split x post-processing), scores in percent, times in ms.
 `class_iou_frame`: the same rows in long format, one row per class.
-Both take `metric`: "miou" (the IoU) or "boundary-iou" (the boundary IoU in the same columns, NaN
-for evaluations stored before it was computed); `counts` carries each row's `ImageCounts`.
+A run trained from scratch (its configuration's model.pretrained is None) has " (from scratch)"
+after its group, so it never shares a row, a block or a paper row with a pretrained run. A run
+that scored its void label as a class (`VOID_CLASS_NAME` among its classes) also gets
+`miou_named`: the mean over the other, named classes, from the same evaluation.
+Both frames take `metric`: "miou" (the IoU) or "boundary-iou" (the boundary IoU in the same
+columns, NaN for evaluations stored before it was computed); `counts` carries each row's
+`ImageCounts`.
 A run without any evaluation (queued, running, failed) is a placeholder row whose `miou` is
 None: either in the rows themselves or made by `placeholder_rows` from the experiment's runs
 (`rmi_cli.db.run_rows`). It is kept with `evaluated = False` and an empty split so tables can
@@ -22,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from rmi_cli.errors import UserError
-from rmi_cli.records import IoUMetric
+from rmi_cli.records import IoUMetric, named_class_mean
 from rmi_cli.stored import EvaluationRecord, RunRecord
 
 KEY = ["group", "method", "postprocess", "params_key"]
@@ -31,11 +36,12 @@ SCORE_COLUMNS = [
     "method", "loss", "postprocess", "crf_iters", "label", "params", "params_key", "split",
     "evaluated", "miou", "pixel_accuracy", "inference_ms", "inference_p90_ms", "crf_ms",
     "total_ms", "train_memory_mb", "eval_memory_mb", "protocol", "device", "torch", "classes",
-    "counts",
+    "from_scratch", "scored_classes", "miou_named", "counts",
 ]  # fmt: skip
 # `row`: the position of the evaluation row in the input, to join back onto `scores_frame`
 CLASS_COLUMNS = [*KEY, "row", "run", "seed", "split", "class_index", "class_name", "iou"]
 _CRF = re.compile(r"crf-(\d+)")
+FROM_SCRATCH = "from scratch"
 
 
 def crf_iterations(postprocess: str) -> int | None:
@@ -73,6 +79,18 @@ def _total_ms(row: EvaluationRecord) -> float:
     return math.nan if parts[0] is None else sum(float(p) for p in parts if p is not None)
 
 
+def group_label(row: EvaluationRecord | RunRecord) -> str:
+    """The row's table group, with " (from scratch)" for a run trained from random init."""
+    group = str(row.group or "")
+    return f"{group} ({FROM_SCRATCH})" if row.from_scratch else group
+
+
+def named_mean(class_iou: Mapping[str, float | None]) -> float:
+    """`records.named_class_mean` in percent (NaN where there is none)."""
+    value = named_class_mean(class_iou)
+    return math.nan if value is None else 100.0 * value
+
+
 def metric_values(
     row: EvaluationRecord, metric: IoUMetric
 ) -> tuple[float | None, Mapping[str, float | None]]:
@@ -95,7 +113,7 @@ def _score_record(row: EvaluationRecord, metric: IoUMetric = "miou") -> dict[str
         "seed": row.seed,
         "status": str(row.status or "unknown"),
         "dataset": row.dataset,
-        "group": str(row.group or ""),
+        "group": group_label(row),
         "model": row.model,
         "backbone": row.backbone,
         "method": method,
@@ -119,6 +137,9 @@ def _score_record(row: EvaluationRecord, metric: IoUMetric = "miou") -> dict[str
         "device": row.device,
         "torch": row.torch,
         "classes": tuple(class_iou),
+        "from_scratch": row.from_scratch,
+        "scored_classes": len(class_iou) if class_iou else math.nan,
+        "miou_named": named_mean(class_iou),
         "counts": row.image_counts,
     }
 
@@ -134,18 +155,20 @@ def placeholder_rows(
     have = {row.run for row in records}
     known: dict[tuple[str, str], set[str]] = {}
     for row in records:
-        known.setdefault((row.group or "", row.method), set()).add(params_key(row.params or {}))
+        known.setdefault((group_label(row), row.method), set()).add(params_key(row.params or {}))
     placeholders = []
     for run in runs:
         if run.name in have:
             continue
-        candidates = known.get((run.group or "", run.method or ""), set())
+        candidates = known.get((group_label(run), run.method or ""), set())
         params = json.loads(candidates.pop()) if len(candidates) == 1 else {}
         placeholders.append(
             EvaluationRecord(
                 experiment=run.experiment, run=run.name, method=run.method or "",
                 run_id=run.run_id, status=run.status, group=run.group or "", params=params,
                 postprocess=PENDING_CRF if run.kind == "crf" else "none", miou=None,
+                dataset=run.dataset, pretrained=run.pretrained, from_scratch=run.from_scratch,
+                void=run.void,
             )
         )  # fmt: skip
     return placeholders

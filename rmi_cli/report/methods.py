@@ -9,6 +9,7 @@ import pandas as pd
 from rmi_cli.records import IoUMetric
 from rmi_cli.report import notes
 from rmi_cli.report.frames import (
+    FROM_SCRATCH,
     resolve_split,
     scores_frame,
     select_split,
@@ -23,12 +24,12 @@ from rmi_cli.stored import EvaluationRecord, RunRecord
 
 Records = Sequence[EvaluationRecord]
 Runs = Sequence[RunRecord]
-METHOD_VALUES = ["miou", "total_ms", "crf_ms", "inference_ms", "eval_memory_mb"]
+METHOD_VALUES = ["miou", "miou_named", "total_ms", "crf_ms", "inference_ms", "eval_memory_mb"]
 GROUP = Column("group", "Group", "label")
 METHOD = Column("label", "Method", "label")
 SEEDS = Column("n", "n", "number", decimals=0)
 MIOU = Column("miou", "mIoU (%)", better="max")
-METRIC_HEADERS: dict[str, str] = {"miou": "mIoU (%)", "boundary-iou": "Boundary mIoU (%)"}
+METRIC_NAMES: dict[str, str] = {"miou": "mIoU", "boundary-iou": "Boundary mIoU"}
 METRIC_TITLES: dict[str, str] = {"miou": "", "boundary-iou": " (boundary IoU)"}
 # times and memory print without their (tiny) spread across seeds; CSV/JSON keep it
 TIME = Column("total_ms", "Inf. time (ms)", decimals=1, better="min", show_std=False)
@@ -91,12 +92,31 @@ def method_rows(
     return frame, setting
 
 
+def miou_columns(
+    scores: pd.DataFrame, frame: pd.DataFrame, metric: IoUMetric = "miou"
+) -> list[Column]:
+    """The mIoU column (the boundary mIoU for that metric), whose header says over how many
+    classes it is, and beside it the mean over the named classes when the void was scored as a
+    class."""
+    name = METRIC_NAMES[metric]
+    counts = sorted({int(n) for n in scores.loc[scores["evaluated"], "scored_classes"].dropna()})
+    over = f", {counts[0]} classes" if len(counts) == 1 else ""
+    columns = [Column("miou", f"{name} (%{over})", better="max")]
+    if "miou_named" in frame and frame["miou_named"].notna().any():
+        named = f", {counts[0] - 1} named" if len(counts) == 1 else ", named classes"
+        columns.append(Column("miou_named", f"{name} (%{named})", better="max"))
+    return columns
+
+
+def mark_from_scratch(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every row of ours trained from scratch says so in its label (its group says it too)."""
+    scratch = frame["from_scratch"].fillna(False).astype(bool)
+    frame.loc[scratch, "label"] = frame.loc[scratch, "label"] + f" ({FROM_SCRATCH})"
+    return frame
+
+
 def leading_columns(setting: Column | None) -> list[Column]:
     return [GROUP, METHOD, *([setting] if setting else []), SEEDS]
-
-
-def miou_column(metric: IoUMetric) -> Column:
-    return Column("miou", METRIC_HEADERS[metric], better="max")
 
 
 def delta_columns(baseline: str, has_delta: bool, *, intervals: bool = False) -> list[Column]:
@@ -141,6 +161,7 @@ def methods_table(
     (the experiment's runs) lets the notes name runs with no result yet."""
     everything, scores, chosen = prepared(records, runs, split, metric)
     frame, setting = method_rows(scores, everything, METHOD_VALUES)
+    frame = mark_from_scratch(frame)
     extra: list[str] = []
     if reference and metric == "miou":
         frame, extra = with_reference(frame, scores, kinds={"methods", "per-class"}, split=chosen)
@@ -149,11 +170,12 @@ def methods_table(
     )
     frame["is_crf"] = frame["postprocess"] != "none"
     crf = bool(frame["is_crf"].any())
+    mious = miou_columns(scores, frame, metric)
     columns = [
         *leading_columns(setting),
         TIME,
         *([CRF_TIME] if crf else []),
-        miou_column(metric),
+        *mious,
         *deltas,
         *([MEMORY] if memory else []),
     ]
@@ -161,8 +183,11 @@ def methods_table(
         notes.SEEDS + " Times and memory: the mean over seeds (CSV/JSON carry the std).",
         *notes.timing_notes(scores, crf=crf),
         *([notes.memory_note(scores)] if memory else []),
+        *notes.miou_notes(scores, named=len(mious) > 1),
         *delta_notes,
         notes.best_note(),
+        notes.CHECKPOINT,
+        *notes.scratch_notes(frame),
         *notes.missing_notes(frame, scores),
         *extra,
     ]

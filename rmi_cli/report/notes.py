@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from rmi_cli.constants import BOUNDARY_FRACTION, MIN_WARMUP_IMAGES
-from rmi_cli.report.frames import PENDING_CRF
+from rmi_cli.constants import BOUNDARY_FRACTION, MIN_WARMUP_IMAGES, VOID_CLASS_NAME
+from rmi_cli.report.frames import FROM_SCRATCH, PENDING_CRF
 from rmi_cli.report.table import MISSING
 
 SEEDS = (
@@ -21,6 +21,10 @@ SEEDS = (
     "(a single seed has no std)."
 )
 MAX_LISTED = 6
+CHECKPOINT = (
+    "Our rows: the final checkpoint of each run, evaluated once after training (no checkpoint "
+    "is chosen on the evaluation split)."
+)
 
 
 def protocol_text(protocol: dict[str, Any]) -> str:
@@ -144,6 +148,35 @@ def delta_note(baseline: str, found: bool) -> str:
 
 def best_note() -> str:
     return "Bold: the best of our rows in each column within each group (paper rows excluded)."
+
+
+def miou_notes(scores: pd.DataFrame, *, named: bool) -> list[str]:
+    """What the mIoU columns average over, when that needs saying."""
+    counts = sorted({int(n) for n in scores.loc[scores["evaluated"], "scored_classes"].dropna()})
+    lines = []
+    if len(counts) > 1:
+        listed = ", ".join(str(n) for n in counts)
+        lines.append(
+            f"Rows score different numbers of classes ({listed}): their mIoUs are not comparable."
+        )
+    if named:
+        lines.append(
+            f"mIoU over all classes counts '{VOID_CLASS_NAME}', trained on and scored as a class "
+            f"(data.void: class, as the released code and the paper's CamVid mIoU); the named "
+            f"mIoU averages the other classes' IoUs from the same evaluation (the columns the "
+            f"paper prints), so '{VOID_CLASS_NAME}' pixels still count against what is "
+            f"predicted on them."
+        )
+    return lines
+
+
+def scratch_notes(frame: pd.DataFrame) -> list[str]:
+    if not bool(frame["from_scratch"].fillna(False).astype(bool).any()):
+        return []
+    return [
+        f"({FROM_SCRATCH}): trained from random initialisation (model.pretrained: null), "
+        "without the ImageNet weights the paper's models start from."
+    ]
 
 
 def metric_notes(scores: pd.DataFrame, metric: str) -> list[str]:

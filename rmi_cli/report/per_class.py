@@ -13,8 +13,9 @@ from rmi_cli.report.methods import (
     Runs,
     experiment_name,
     leading_columns,
+    mark_from_scratch,
     method_rows,
-    miou_column,
+    miou_columns,
     prepared,
     with_delta,
 )
@@ -82,9 +83,10 @@ def per_class_table(
     everything, names = with_class_columns(everything, records, metric)
     scores = select_split(everything, chosen)
     keys = [f"iou.{name}" for name in names]
-    frame, setting = method_rows(scores, everything, ["miou", *keys])
+    frame, setting = method_rows(scores, everything, ["miou", "miou_named", *keys])
     if best_crf:
         frame = best_of_crf(frame)
+    frame = mark_from_scratch(frame)
     extra: list[str] = []
     if reference and metric == "miou":
         frame, extra = with_reference(
@@ -93,10 +95,11 @@ def per_class_table(
     deltas, delta_notes = with_delta(
         frame, scores, baseline=baseline, metric=metric, intervals=intervals
     )
+    mious = miou_columns(scores, frame, metric)
     columns = [
         *leading_columns(setting),
         *(Column(k, k.removeprefix("iou."), better="max", show_std=class_std) for k in keys),
-        miou_column(metric),
+        *mious,
         *deltas,
     ]
     return ReportTable(
@@ -109,8 +112,11 @@ def per_class_table(
         best=best_cells(frame, columns, "group"),
         notes=(
             *_first_notes(frame, best_crf=best_crf, class_std=class_std),
+            *notes.miou_notes(scores, named=len(mious) > 1),
             *delta_notes,
             notes.best_note(),
+            notes.CHECKPOINT,
+            *notes.scratch_notes(frame),
             *_zero_union_note(frame, keys),
             *notes.missing_notes(frame, scores),
             *extra,

@@ -29,7 +29,7 @@ def over_seeds(
     (seeds with a result), `runs` (runs of that method and setting, all splits, among plain
     or CRF runs as the row is) and `missing` ("run: status" of those without a result here)."""
     keys = scores[scores["postprocess"] != PENDING_CRF].drop_duplicates(KEY)
-    keys = keys[[*KEY, "label", "crf_iters", "params"]]
+    keys = keys[[*KEY, "label", "crf_iters", "params", "from_scratch"]]
     evaluated = scores[scores["evaluated"]]
     grouped = evaluated.groupby(KEY, sort=False)[list(values)]
     stats = pd.concat(

@@ -47,7 +47,8 @@ from rmi_cli.runner.foreground import (
 )
 from rmi_cli.runner.jobs import WorkerOptions
 from rmi_cli.runner.lookup import find_run, plan_experiment, single_run_plan
-from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.plan_settings import PlanSetting, SettingValue
+from rmi_cli.runner.preflight import check_datasets, check_weights, weights_warnings
 from rmi_cli.runner.report import write_report
 from rmi_cli.runner.status import QueueStatus, queue_status, run_detail
 from rmi_cli.runner.submit import describe_enqueued
@@ -65,11 +66,14 @@ __all__ = [
     "Enqueued",
     "EvaluationOutcome",
     "PlanEstimate",
+    "PlanSetting",
     "QueueStatus",
+    "SettingValue",
     "TrainOutcome",
     "WorkerOptions",
     "ablate",
     "check_datasets",
+    "check_weights",
     "crf",
     "demo",
     "describe_enqueued",
@@ -90,6 +94,7 @@ __all__ = [
     "single_run_plan",
     "tables",
     "train",
+    "weights_warnings",
     "worker_options",
     "write_report",
 ]

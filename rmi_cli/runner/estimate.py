@@ -20,7 +20,8 @@ from typing import Any
 from rmi_cli import db as store
 from rmi_cli.config import RunConfig
 from rmi_cli.manifest import ExperimentPlan
-from rmi_cli.runner.preflight import missing_roots
+from rmi_cli.runner.plan_settings import PlanSetting, plan_settings
+from rmi_cli.runner.preflight import missing_roots, weights_warnings
 from rmi_cli.stored import ThroughputRecord
 from rmi_cli.system import usable_cores
 
@@ -62,7 +63,8 @@ class PlannedCost:
 
 @dataclass(frozen=True)
 class PlanEstimate:
-    """The dry run of an experiment: every run and CRF step, what is left and its cost."""
+    """The dry run of an experiment: every run and CRF step, what is left and its cost, and
+    what this machine notices about it."""
 
     plan: ExperimentPlan
     runs: tuple[PlannedCost, ...]
@@ -72,6 +74,8 @@ class PlanEstimate:
     unestimated: int  # runs left without an estimate
     crf_s: float
     missing_roots: tuple[str, ...]  # dataset roots that do not exist on this machine
+    weights_warnings: tuple[str, ...]  # weights files the runs cannot read here, one line each
+    settings: tuple[PlanSetting, ...]  # what the runs train with (the recipe, to check)
 
 
 def estimate_plan(database: store.Database | None, plan: ExperimentPlan) -> PlanEstimate:
@@ -99,7 +103,7 @@ def estimate_plan(database: store.Database | None, plan: ExperimentPlan) -> Plan
     roots = missing_roots(run.config.data for run in plan.runs)
     return PlanEstimate(
         plan, tuple(runs), tuple(crf_steps), dict(statuses), train_s, unestimated, crf_s,
-        tuple(roots),
+        tuple(roots), tuple(weights_warnings(plan)), plan_settings(plan),
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from rmi_cli.run_folder import runs_root
 from rmi_cli.runner.estimate import PlanEstimate, estimate_plan
 from rmi_cli.runner.lookup import plan_experiment
 from rmi_cli.runner.opening import DatabaseTarget, opened
-from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.preflight import check_datasets, check_weights, weights_warnings
 from rmi_cli.runner.submit import describe_enqueued, enqueue_plan, with_stored_counts
 from rmi_cli.runner.worker import DrainReport, drain, worker_options
 
@@ -36,9 +36,11 @@ def queue_experiment(
 ) -> store.EnqueueReport:
     """Record the experiment and queue whatever of it is not queued or done yet (idempotent by
     configuration hash). With `check_data`, every dataset and split the plan reads must open on
-    this machine first (a `DataError` queues nothing and creates no database)."""
+    this machine first (a `DataError` queues nothing and creates no database). A weights file
+    the runs cannot read here is a warning: they may run elsewhere."""
     if check_data:
         check_datasets(_needs(plan))
+    _warn_weights(plan)
     with opened(database) as db:
         return enqueue_plan(db, plan, requeue_failed=requeue_failed)
 
@@ -74,10 +76,14 @@ def ablate(
     """Queue the experiment, then run its queue: in this process (`workers=1`, no `gpus`), with
     one `rmi worker` process per slot (`workers=N`, or one per GPU pinned with
     CUDA_VISIBLE_DEVICES), or not at all (`workers=0`: start `rmi worker` elsewhere). Work that
-    starts here opens its datasets before anything is queued."""
+    starts here must read its weights files (`ConfigError`) and open its datasets before
+    anything is queued; work queued for elsewhere only warns about weights (logged)."""
     count = len(gpus) or workers
     if count:
+        check_weights(plan)
         check_datasets(_needs(plan))
+    else:
+        _warn_weights(plan)
     with opened(database) as db:
         enqueued = enqueue_plan(db, plan, requeue_failed=requeue_failed)
         for line in describe_enqueued(enqueued):
@@ -143,6 +149,11 @@ def demo(
         log.info(line)
     options = worker_options(database, runs_dir)
     return DemoOutcome(plan, drain(database, options, experiment=plan.name, wait=True))
+
+
+def _warn_weights(plan: ExperimentPlan) -> None:
+    for message in weights_warnings(plan):  # the machines that run the jobs may have them
+        log.warning(message)
 
 
 def _needs(plan: ExperimentPlan) -> list[tuple[DataConfig, str]]:

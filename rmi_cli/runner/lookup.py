@@ -13,7 +13,7 @@ from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import CheckpointError, ConfigError, UserError
 from rmi_cli.manifest import ExperimentPlan, PlannedCRF, load_manifest, manifest_from_text
 from rmi_cli.run_folder import LAST_CHECKPOINT, RunFolder, runs_root
-from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.preflight import check_datasets, scratch_twins
 from rmi_cli.runner.submit import enqueue_plan
 from rmi_cli.stored import RunRecord
 
@@ -24,8 +24,12 @@ def plan_experiment(
     manifest: Path, experiment: str, overrides: Sequence[str] = ()
 ) -> ExperimentPlan:
     """Every run and CRF step of `experiment` in the manifest file, `--set`-style `overrides`
-    (such as "train.iterations=20") applied to each run."""
-    return load_manifest(manifest).plan(experiment, overrides)
+    (such as "train.iterations=20") applied to each run, with the experiment's from-scratch
+    twins named (`scratch_twins`)."""
+    loaded = load_manifest(manifest)
+    plan = loaded.plan(experiment, overrides)
+    twins = scratch_twins(loaded, experiment, overrides)
+    return dataclasses.replace(plan, scratch_twins=tuple(twins))
 
 
 def single_run_plan(

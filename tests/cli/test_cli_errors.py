@@ -146,7 +146,7 @@ MANIFEST_ERRORS = {
         ("crop_size: 32", "crop_size: 32\n        colour: red"),
         "11: run 'ce': data.colour: expected a known key (crop_size, eval_split, flip, gpu_cache, "
         "mean, name, root, sbd_root, scale_range, scales, std, synthetic, train_split, "
-        "workers); found 'colour'",
+        "void, workers); found 'colour'",
     ),
     "stride is not the pool size": (
         ("radius: 2}", "radius: 2, stride: 3}"),

@@ -55,3 +55,20 @@ def test_samples_have_shapes_and_void_mapped(
     assert torch.equal(sample.label == 255, torch.from_numpy(raw == 11))
     values = set(sample.label.unique().tolist())
     assert values <= set(range(11)) | {255}
+
+
+def test_void_as_a_class_keeps_label_11_as_the_twelfth_class(
+    camvid_root: Path, camvid_cfg: DataConfig
+) -> None:
+    scored = build_dataset(camvid_cfg.model_copy(update={"void": "class"}), "test")
+    assert scored.info.class_names == (*TABLE_4_NAMES, "unlabelled")
+    assert scored.info.num_classes == 12
+    ignored = build_dataset(camvid_cfg, "test")
+    for index in (0, 100):
+        raw = np.asarray(Image.open(camvid_root / "testannot" / f"{scored[index].name}.png"))
+        label = scored[index].label
+        assert torch.equal(label, torch.from_numpy(raw.copy()))  # nothing remapped
+        assert (label == 11).any()  # the test images do have "unlabelled" pixels
+        mapped = ignored[index].label
+        assert torch.equal(mapped == 255, label == 11)
+        assert torch.equal(mapped[label != 11], label[label != 11])

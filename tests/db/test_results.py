@@ -53,8 +53,8 @@ ROW_KEYS = {
     "loss", "params", "split", "postprocess", "miou", "pixel_accuracy", "mean_accuracy",
     "num_images", "class_iou", "inference_median_ms", "inference_p90_ms", "crf_median_ms",
     "total_median_ms", "peak_train_memory_mb", "peak_eval_memory_mb", "protocol", "device",
-    "torch", "status", "dataset", "boundary_miou", "class_boundary_iou", "image_counts",
-    "crf_params", "environment", "evaluated_at",
+    "torch", "status", "dataset", "pretrained", "from_scratch", "void", "boundary_miou",
+    "class_boundary_iou", "image_counts", "crf_params", "environment", "evaluated_at",
 }  # fmt: skip
 
 
@@ -131,6 +131,9 @@ def test_evaluation_round_trip_and_re_evaluation(db: Database, db_path: Path, qu
     assert (row["experiment"], row["run"], row["seed"]) == ("e", train_spec(7).name, 7)
     assert (row["method"], row["group"], row["params"]) == ("RMI", "DeepLabv3", {"loss.radius": 3})
     assert (row["model"], row["backbone"], row["loss"]) == ("deeplabv3", "resnet101", "rmi")
+    # how the run was trained, from its configuration: tables mark runs from scratch
+    assert (row["dataset"], row["pretrained"], row["void"]) == ("synthetic", None, "ignore")
+    assert row["from_scratch"]
     assert (row["split"], row["postprocess"], row["miou"]) == ("val", "none", 0.625)
     assert (row["inference_median_ms"], row["total_median_ms"], row["crf_median_ms"]) == (
         12.5,
@@ -263,3 +266,7 @@ def test_run_rows_show_stale_jobs_and_orphans(db: Database, queued) -> None:
     )
     assert (rows[orphan]["experiment"], rows[orphan]["name"]) == (None, train_spec(99).config_hash)
     assert [r.run_id for r in run_rows(db, experiment="e")] == [train_id, crf_id]
+    # a CRF job reports how the run it post-processes was trained
+    assert (rows[crf_id]["dataset"], rows[crf_id]["pretrained"]) == ("synthetic", None)
+    assert rows[crf_id]["from_scratch"] and rows[train_id]["from_scratch"]
+    assert rows[crf_id]["void"] == rows[train_id]["void"] == "ignore"

@@ -71,3 +71,35 @@ def test_empty_confusion_scores_nan() -> None:
 def test_class_names_must_match_the_matrix() -> None:
     with pytest.raises(ValueError, match="3 class names"):
         scores_from_confusion(np.zeros((2, 2)), ("a", "b", "c"))
+
+
+def test_void_scored_as_a_twelfth_class_and_the_eleven_class_mean() -> None:
+    """CamVid with data.void: class: label 11 ("unlabelled") is counted and scored, only 255 is
+    ignored; the 11-class mean comes from the same 12-class confusion."""
+    from rmi_cli.report.frames import named_mean
+
+    names = (*(f"c{i}" for i in range(11)), "unlabelled")
+    # every class i labelled on 3 pixels: 2 predicted right, 1 predicted as (i + 1) % 12;
+    # 4 void (255) pixels predicted as anything are not counted
+    labels = [i for i in range(12) for _ in range(3)] + [IGNORE_INDEX] * 4
+    predictions = [p for i in range(12) for p in (i, i, (i + 1) % 12)] + [11, 11, 0, 3]
+    matrix = ConfusionMatrix(12)
+    matrix.update(torch.tensor(labels), torch.tensor(predictions))
+    expected = np.zeros((12, 12), dtype=np.int64)
+    for i in range(12):
+        expected[i, i], expected[i, (i + 1) % 12] = 2, 1
+    np.testing.assert_array_equal(matrix.numpy(), expected)
+    # make "unlabelled" worse: 3 more of its pixels predicted as class 0
+    matrix.update(torch.tensor([11, 11, 11]), torch.tensor([0, 0, 0]))
+    confusion = matrix.numpy()
+    scores = scores_from_confusion(confusion, names)
+    # by hand: each named class i: TP 2, row 3, column 3 (+3 for class 0) -> 2/4 (0: 2/7)
+    named = [2 / 7] + [2 / 4] * 10
+    void = 2 / (6 + 3 - 2)  # TP 2, labelled 6, predicted 3
+    assert scores.iou == pytest.approx((*named, void), abs=1e-12)
+    assert scores.miou == pytest.approx(math.fsum([*named, void]) / 12, abs=1e-12)
+    class_iou = dict(zip(scores.class_names, scores.iou, strict=True))
+    assert named_mean(class_iou) == pytest.approx(100 * math.fsum(named) / 11, abs=1e-10)
+    assert scores.named_miou == pytest.approx(math.fsum(named) / 11, abs=1e-12)
+    # without the void class among the names there is no separate named mean
+    assert math.isnan(named_mean(dict(zip(names[:11], named, strict=True))))

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from rmi_cli.config import RunConfig
 from rmi_cli.constants import BOUNDARY_FRACTION
+from rmi_cli.data import build_dataset
 from rmi_cli.engine import checkpoint as ckpt
 from rmi_cli.engine import evaluate_run, train_run
 from rmi_cli.errors import CheckpointError
@@ -52,8 +54,10 @@ def test_scores_timing_and_probabilities(trained: tuple[RunConfig, Path], tmp_pa
     assert len(index["names"]) == 3 and index["split"] == "val"
     assert index["class_names"] == list(scores.class_names) and index["dataset"] == "synthetic"
     probs = np.load(probs_dir / f"{index['names'][0]}.npy")
-    assert probs.dtype == np.float16 and probs.shape == (len(scores.class_names), 48, 64)
-    np.testing.assert_allclose(probs.astype(np.float32).sum(axis=0), 1.0, atol=5e-3)
+    # float32 from float32 logits, as the released code's CRF input (not rounded to fp16)
+    assert probs.dtype == np.float32 and probs.shape == (len(scores.class_names), 48, 64)
+    assert index["dtype"] == "float32"
+    np.testing.assert_allclose(probs.astype(np.float64).sum(axis=0), 1.0, atol=1e-5)
 
 
 def test_per_image_counts_add_up_to_the_split_scores(
@@ -94,22 +98,27 @@ def test_a_foreign_checkpoint_is_refused(trained: tuple[RunConfig, Path], tmp_pa
 
 
 @pytest.mark.camvid
+@pytest.mark.parametrize(("void", "num_classes"), [("ignore", 11), ("class", 12)])
 def test_real_camvid_images(
-    camvid_root: Path, tmp_path: Path, tiny_config: Callable[..., RunConfig]
+    camvid_root: Path,
+    tmp_path: Path,
+    tiny_config: Callable[..., RunConfig],
+    void: str,
+    num_classes: int,
 ) -> None:
-    """Two whole 360x480 test images through an untrained model: the pipeline end to end."""
+    """Two whole 360x480 test images through an untrained model: the pipeline end to end, with
+    "unlabelled" ignored (11 classes) or scored as the 12th class (the release's CamVid)."""
     base = tiny_config()
-    config = base.model_copy(
-        update={"data": base.data.model_copy(update={"name": "camvid", "root": str(camvid_root)})}
-    )
+    data = base.data.model_copy(update={"name": "camvid", "root": str(camvid_root), "void": void})
+    config = base.model_copy(update={"data": data})
     torch.manual_seed(0)
-    model = build_model(config.model, num_classes=11)
+    model = build_model(config.model, num_classes=num_classes)
     checkpoint = ckpt.save_checkpoint(
         tmp_path / "checkpoints",
         {
             "iteration": 0,
             "config_hash": config.canonical_hash(),
-            "signature": ckpt.model_signature(config.model, 11),
+            "signature": ckpt.model_signature(config.model, num_classes),
             "model": model.state_dict(),
         },
     )
@@ -118,8 +127,16 @@ def test_real_camvid_images(
     )
     assert result.num_images == 2
     assert result.scores.class_names[:3] == ("sky", "building", "pole")
+    assert len(result.scores.class_names) == num_classes
     assert result.timing is not None and result.timing.input_size == "360x480"
-    assert sum(map(sum, result.scores.confusion)) <= 2 * 360 * 480
+    confusion = np.array(result.scores.confusion)
+    assert confusion.shape == (num_classes, num_classes)
+    # every pixel with a label below the class count is counted, the rest (255; 11 when
+    # ignored) is not: read from the label files themselves
+    pairs = build_dataset(config.data, "test").pairs[:2]
+    raw = np.concatenate([np.asarray(Image.open(pair.label)).ravel() for pair in pairs])
+    assert confusion.sum() == int((raw < num_classes).sum())
+    assert (raw == 11).any()  # both images have "unlabelled" pixels: the two modes differ
 
 
 @pytest.mark.gpu

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -46,3 +48,28 @@ def test_head_multiplier_defaults_to_the_model_and_can_be_configured(model: nn.M
     assert groups["head/no_decay"]["lr"] == pytest.approx(0.025)
     assert groups["backbone/no_decay"]["lr"] == 0.01
     assert groups["backbone/no_decay"]["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("experiment", "model_name", "expected"),
+    [
+        ("camvid-table4", "deeplabv3", 10.0),
+        ("camvid-table4", "deeplabv3plus", 10.0),  # the released CamVid branch: x10 for v3+ too
+        ("voc-table1", "deeplabv3", 10.0),
+        ("voc-table1", "deeplabv3plus", 5.0),
+    ],
+)
+def test_head_multiplier_per_dataset_and_model(
+    experiment: str, model_name: str, expected: float
+) -> None:
+    from rmi_cli.manifest import load_manifest
+
+    manifest = load_manifest(Path(__file__).resolve().parents[2] / "experiments.yaml")
+    run = next(r for r in manifest.plan(experiment).runs if r.config.model.name == model_name)
+    # the run's own model and training configuration, on a small backbone without weights
+    small = run.config.model.model_copy(update={"backbone": "resnet18", "pretrained": None})
+    model = build_model(small, num_classes=3)
+    groups = _groups_by_name(build_optimizer(model, run.config.train))
+    assert groups["head/decay"]["lr_mult"] == groups["head/no_decay"]["lr_mult"] == expected
+    assert groups["backbone/decay"]["lr_mult"] == 1.0
+    assert run.config.head_lr_mult() == expected

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rmi_cli.config import RMILossConfig
+from rmi_cli.config import HASH_NEUTRAL_DEFAULTS, RMILossConfig, RunConfig
 from rmi_cli.errors import ConfigError
 from rmi_cli.manifest import load_manifest, manifest_from_text
 
@@ -34,21 +34,31 @@ def error_of(body: str, overrides: tuple[str, ...] = (), experiment: str = "x") 
 def test_shipped_manifest_plans_every_experiment() -> None:
     shipped = load_manifest(REPO / "experiments.yaml")
     counts = {name: len(shipped.plan(name).runs) for name in shipped.experiment_names}
-    assert counts == {
-        "quickstart": 3,
+    paper = {
         "camvid-table4": 24,  # 4 methods x 2 models x 3 seeds
         "voc-table1": 8,
         "voc-table2": 4,
         "voc-table3a": 15,  # way x factor
         "voc-table3b": 10,  # factor x radius
     }
+    twins = {f"{name}-scratch": count for name, count in paper.items()}
+    assert counts == {"quickstart": 3} | paper | twins
     camvid = shipped.plan("camvid-table4")
     assert len(camvid.crf_steps) == 6  # one per CE run
     assert {run.group for run in camvid.runs} == {"DeepLabv3", "DeepLabv3+"}
     assert {run.label for run in camvid.runs} == {"CE", "BCE", "Affinity", "RMI"}
     rmi = camvid.run("rmi-deeplabv3plus-s2").config
     assert rmi.loss == RMILossConfig(pool="avg", pool_size=4, radius=3)
-    assert (rmi.train.lr, rmi.train.iterations, rmi.data.crop_size) == (0.025, 6000, 479)
+    assert (rmi.train.lr, rmi.train.iterations, rmi.data.crop_size) == (0.025, 5800, 481)
+    for name in paper:
+        (twin,) = shipped.children(name)
+        planned, scratch = shipped.plan(name).runs, shipped.plan(twin).runs
+        assert [r.name for r in scratch] == [r.name for r in planned]
+        for ours, theirs in zip(scratch, planned, strict=True):
+            assert theirs.config.model.pretrained == "${RMI_RESNET101_DEEP_STEM}"
+            assert ours.config == theirs.config.model_copy(
+                update={"model": theirs.config.model.model_copy(update={"pretrained": None})}
+            )
 
 
 def test_layers_merge_in_order_and_overrides_win() -> None:
@@ -99,6 +109,112 @@ def test_hash_ignores_operational_fields_only() -> None:
     assert m.plan("x", ["data.workers=9", "train.device=cpu"]).runs[0].config_hash == base
     assert m.plan("x", ["train.lr=0.1"]).runs[0].config_hash != base
     assert m.plan("x").runs[0].config_hash == base  # stable across calls
+
+
+# Hashes computed by the release before model.layout, model.bn_momentum and data.void existed.
+HASHES_BEFORE_NEW_FIELDS = {
+    "0cb16820060f4c45": {"train": {"iterations": 10}},
+    "126a807ddc80db3c": {
+        "model": {"name": "deeplabv3plus", "backbone": "resnet101", "deep_stem": True,
+                  "pretrained": "/w.pth"},
+        "data": {"name": "camvid", "root": "/data/camvid", "crop_size": 479,
+                 "scale_range": [0.75, 1.25]},
+        "loss": {"name": "rmi"},
+        "train": {"iterations": 6000, "lr": 0.025, "warmup_iters": 300},
+        "seed": 2,
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("expected", "fields"), list(HASHES_BEFORE_NEW_FIELDS.items()))
+def test_new_fields_at_their_neutral_value_keep_stored_hashes(
+    expected: str, fields: dict[str, object]
+) -> None:
+    config = RunConfig.model_validate(fields)
+    assert config.canonical_hash() == expected
+    for key, value in HASH_NEUTRAL_DEFAULTS.items():  # written out explicitly: still neutral
+        part, name = key.split(".")
+        explicit = config.model_copy(
+            update={part: getattr(config, part).model_copy(update={name: value})}
+        )
+        assert explicit.canonical_hash() == expected
+    other = {"model.layout": "released", "model.bn_momentum": 0.05}
+    for key, value in other.items():
+        part, name = key.split(".")
+        changed = config.model_copy(
+            update={part: getattr(config, part).model_copy(update={name: value})}
+        )
+        assert changed.canonical_hash() != expected, key
+
+
+def test_void_as_a_class_is_for_datasets_with_a_void_label() -> None:
+    assert "data.void" in error_of(
+        """
+        x: {defaults: {data: {name: synthetic, void: class}}}
+        """
+    )
+    camvid = RunConfig.model_validate(
+        {"train": {"iterations": 1}, "data": {"name": "camvid", "root": "/c", "void": "class"}}
+    )
+    assert (
+        camvid.canonical_hash()
+        != camvid.model_copy(
+            update={"data": camvid.data.model_copy(update={"void": "ignore"})}
+        ).canonical_hash()
+    )
+
+
+def test_extends_inherits_everything_and_layers_defaults() -> None:
+    m = manifest(
+        """
+        parent:
+          description: the parent
+          defaults: {model: {deep_stem: true, pretrained: /w.pth}, train: {lr: 0.5}}
+          runs: {ce: {loss: {name: ce}}, rmi: {loss: {name: rmi}}}
+          grid: {model.name: [deeplabv3, deeplabv3plus]}
+          seeds: [0, 1]
+          crf: {on: ce, iters: [1]}
+          tables: [{kind: per-class}]
+        child:
+          extends: parent
+          description: the child
+          defaults: {model: {pretrained: null}}
+        grandchild:
+          extends: child
+          runs: {ce: {loss: {name: ce}}}
+        """
+    )
+    parent, child = m.plan("parent"), m.plan("child")
+    assert [r.name for r in child.runs] == [r.name for r in parent.runs]
+    assert len(child.runs) == 8 and len(child.crf_steps) == 4
+    assert child.tables == parent.tables and child.description == "the child"
+    for ours, theirs in zip(child.runs, parent.runs, strict=True):
+        assert ours.config.model.pretrained is None and theirs.config.model.pretrained == "/w.pth"
+        assert ours.config.model.deep_stem and ours.config.train.lr == 0.5
+        assert ours.config_hash != theirs.config_hash
+    grandchild = m.plan("grandchild")
+    assert [r.entry for r in grandchild.runs] == ["ce"] * 4
+    assert grandchild.description == "the child"
+    assert grandchild.runs[0].config.model.pretrained is None
+    assert m.children("parent") == ["child"] and m.children("child") == ["grandchild"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "x: {extends: nowhere}",
+            "m.yaml:6: experiments.x.extends: expected one of this manifest's experiments "
+            "(x); found 'nowhere'",
+        ),
+        (
+            "x: {extends: y}\ny: {extends: x}",
+            "m.yaml:7: extends loops (x -> y -> x)",
+        ),
+    ],
+)
+def test_extends_errors_name_the_line(body: str, expected: str) -> None:
+    assert error_of(body) == expected
 
 
 def test_crf_steps_follow_their_runs() -> None:

@@ -171,6 +171,12 @@ CASES = [
          ("ablate", "m.yaml", "-e", "tiny", "--workers", "1", "--db", "@DB@"),
          ("data root", "/nonexistent/camvid does not exist", "fix the path or set the variable"),
          files={"m.yaml": tiny('{data: {name: camvid, root: "/nonexistent/camvid"}}')}),
+    Case("local-workers-weights-variable-unset",
+         ("ablate", "m.yaml", "-e", "tiny", "--workers", "1", "--db", "@DB@"),
+         ("model.pretrained of 1 run of tiny", "${RMI_TEST_NEVER_SET_WEIGHTS}",
+          "not set on this machine", "--workers 0 only queues them"),
+         files={"m.yaml": tiny('{loss: {name: ce}, '
+                               'model: {pretrained: "${RMI_TEST_NEVER_SET_WEIGHTS}"}}')}),
     Case("crf-unknown-split", ("crf", "--run", "tiny/ce", "--split", "nope", "--db", "@DB@"),
          ("dataset 'synthetic' has no split 'nope'", "known splits: train, val, test")),
     Case("table-unknown-baseline", ("table", "-e", "tiny", "--baseline", "XYZ", "--db", "@DB@"),

@@ -139,7 +139,7 @@ def test_rows_on_other_images_are_not_paired(rows):
 
 def test_boundary_metric_tabulates_the_boundary_iou_and_its_interval(rows):
     table = methods_table(rows, metric="boundary-iou")
-    assert table.column("miou").header == "Boundary mIoU (%)"
+    assert table.column("miou").header == "Boundary mIoU (%, 3 classes)"
     row = rmi_row(table)
     expected = np.mean([r.boundary_miou for r in rows if r.method == "RMI"]) * 100
     assert table.frame.at[row, "miou"] == pytest.approx(expected)

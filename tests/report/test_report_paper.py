@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from report_rows import CAMVID_CLASSES, make_row
+from report_rows import camvid_rows as camvid_rows_of
 
 from rmi_cli.report import paper_results
 from rmi_cli.report.ablation import ablation_table
@@ -158,7 +159,13 @@ def test_camvid_reference_row_aligns_class_names(camvid_rows):
 def test_other_spellings_of_class_names_are_recognised(camvid_rows):
     spelled = {"sign symbol": "SignSymbol", "pole": "Column_Pole", "pavement": "Sidewalk"}
     camvid_rows = [
-        replace(row, class_iou={spelled.get(k, k.title()): v for k, v in row.class_iou.items()})
+        replace(
+            row,
+            class_iou={
+                spelled.get(k, k if k == "unlabelled" else k.title()): v
+                for k, v in row.class_iou.items()
+            },
+        )
         for row in camvid_rows
     ]
     t = per_class_table(camvid_rows, reference=True)
@@ -200,3 +207,64 @@ def test_table3b_shaped_grid_finds_both_factors():
     assert paper.at["6 (paper)", "loss.radius=5"] == 78.26
     six = int(t.frame.index[t.frame["label"] == "6 (paper)"][0])
     assert format_cell(t, six, t.column("loss.radius=1")) == ""  # the paper has no (6, 1)
+
+
+def test_eleven_class_camvid_rows_get_no_paper_rows_and_say_why():
+    ignored = camvid_rows_of(void="ignore")
+    for build in (per_class_table, methods_table):
+        t = build(ignored, reference=True)
+        assert (t.frame["source"] == "ours").all()
+        (note,) = [n for n in t.notes if n.startswith("No paper rows")]
+        assert "over 12 classes and these rows score 11" in note
+        assert "data.void: class" in note
+        assert t.column("miou").header == "mIoU (%, 11 classes)"
+        assert "miou_named" not in [c.key for c in t.columns]
+
+
+def test_twelve_class_camvid_rows_get_both_means_and_the_papers_named_mean(camvid_rows):
+    t = per_class_table(camvid_rows, reference=True)
+    assert [c.header for c in t.columns][-3:] == [
+        "mIoU (%, 12 classes)",
+        "mIoU (%, 11 named)",
+        "Δ vs CE [95% CI]",
+    ]
+    ours = t.frame[t.frame["source"] == "ours"].set_index("label")
+    # RMI: 10 named classes at 63 %, fence absent (zero union), unlabelled at 30 %
+    assert ours.at["RMI", "miou"] == pytest.approx((10 * 63 + 30) / 11)
+    assert ours.at["RMI", "miou_named"] == pytest.approx(63.0)
+    assert ours.at["RMI", "iou.unlabelled"] == pytest.approx(30.0)
+    paper = t.frame[t.frame["source"] == "paper"].set_index("label")
+    printed = rows("4", "DeepLabv3")[0]["class_iou"]
+    assert paper.at["CE (paper)", "miou_named"] == pytest.approx(sum(printed) / 11, abs=1e-6)
+    assert any("final checkpoint" in n for n in t.notes)
+    assert any("every 10 epochs" in n for n in t.notes)
+
+
+def test_paper_rows_only_beside_the_pretrained_rows_of_a_mixed_table(voc_rows):
+    scratch = [
+        replace(r, pretrained=None, from_scratch=True, run=r.run + "-scratch") for r in voc_rows
+    ]
+    weights = [replace(r, pretrained="/w.pth") for r in voc_rows]
+    t = methods_table(weights + scratch, reference=True)
+    frame = t.frame
+    marked = frame[frame["group"].str.endswith("(from scratch)")]
+    assert len(marked) and marked["label"].str.endswith("(from scratch)").all()
+    assert (marked["source"] == "ours").all()
+    for i in frame.index[frame["source"] == "paper"]:
+        assert not frame.at[i - 1, "group"].endswith("(from scratch)")  # beside a pretrained row
+    assert any(n.startswith("Rows trained from scratch have no paper row") for n in t.notes)
+    # the two kinds of runs never share a row: the scratch CE mean is its own
+    assert len(frame[(frame["source"] == "ours") & (frame["label"] == "CE")]) == 2
+
+
+def test_ablation_rows_from_scratch_say_so_and_get_no_paper_cells(ablation_rows):
+    scratch = [replace(r, pretrained=None, from_scratch=True) for r in ablation_rows]
+    t = ablation_table(scratch, reference=True)
+    assert (t.frame["source"] == "ours").all()
+    assert list(t.frame["label"]) == [f"{v} (from scratch)" for v in ("nearest", "max", "avg")]
+    assert any(
+        n.startswith("No paper rows: every row here was trained from scratch") for n in t.notes
+    )
+    assert any("final checkpoint" in n for n in t.notes)
+    with_weights = ablation_table(ablation_rows, reference=True)
+    assert any("val every 2 epochs" in n for n in with_weights.notes)

@@ -29,7 +29,10 @@ def test_markdown_is_a_pipe_table_with_bold_best_and_notes_after(table):
     text = render(table, "markdown")
     lines = text.splitlines()
     assert lines[0] == "**Table 1: VOC val, 50% of runs & more_notes**"
-    assert lines[2] == "| Group | Method | n | Inf. time (ms) | +CRF (ms) | mIoU (%) | Δ vs CE |"
+    assert (
+        lines[2]
+        == "| Group | Method | n | Inf. time (ms) | +CRF (ms) | mIoU (%, 21 classes) | Δ vs CE |"
+    )
     assert lines[3] == "| :--- | :--- | ---: | ---: | ---: | ---: | ---: |"
     assert "| DeepLabv3 | RMI | 2 | **100.0** |  | **78.70 ± 0.14** | +1.60 |" in lines
     assert "| DeepLabv3+ | Affinity | 0 | — |  | — | — |" in lines
@@ -43,7 +46,8 @@ def test_latex_is_booktabs_with_textbf_and_escaped_text(table):
     assert r"\begin{tabular}{lllrrrrr}" not in text  # n, times, mIoU, delta are right-aligned
     assert r"\begin{tabular}{llrrrrr}" in text
     assert (
-        r"Group & Method & n & Inf. time (ms) & +CRF (ms) & mIoU (\%) & $\Delta$ vs CE \\" in text
+        r"Group & Method & n & Inf. time (ms) & +CRF (ms) & mIoU (\%, 21 classes) & "
+        r"$\Delta$ vs CE \\" in text
     )
     # the group is named once per block, as in the paper
     assert r"DeepLabv3 & CE & 2 & \textbf{100.0} &  & 77.10 $\pm$ 0.14 & +0.00 \\" in text
@@ -97,7 +101,7 @@ def test_rich_table_has_bold_best_cells_and_notes_as_caption(table):
     out = render(table, "rich")
     assert isinstance(out, Table)
     assert out.caption is not None and "bf16" in str(out.caption)
-    miou = next(c for c in out.columns if str(c.header) == "mIoU (%)")
+    miou = next(c for c in out.columns if str(c.header) == "mIoU (%, 21 classes)")
     cells = list(miou.cells)
     best = {r for r, key in table.best if key == "miou"}
     assert {i for i, c in enumerate(cells) if c.style == "bold"} == best

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rmi_cli import runner
-from rmi_cli.errors import DataError, RunFailed, UserError
+from rmi_cli.errors import ConfigError, DataError, RunFailed, UserError
 
 MANIFEST = """\
 version: 1
@@ -105,3 +105,30 @@ def test_a_shape_bug_inside_a_loss_is_retried_with_its_traceback(
         detail = runner.run_detail(database, "nb/ce")
     assert detail["status"] == "queued" and detail["attempts"] == 1
     assert "Traceback" in detail["error"] and "LossInputError: num_classes is 10" in detail["error"]
+
+
+def test_weights_it_cannot_read_refuse_local_runs_and_warn_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check lives in the runner, not the CLI: a notebook gets the same refusal (nothing
+    written) and the same warnings, each naming the experiment's from-scratch twin."""
+    monkeypatch.delenv("RMI_TEST_NO_SUCH_WEIGHTS", raising=False)
+    manifest = tmp_path / "experiments.yaml"
+    weights = 'output_stride: 16,\n               pretrained: "${RMI_TEST_NO_SUCH_WEIGHTS}"}'
+    twin = "  nb-scratch:\n    extends: nb\n    defaults:\n      model: {pretrained: null}\n"
+    manifest.write_text(MANIFEST.replace("output_stride: 16}", weights) + twin)
+    plan = runner.plan_experiment(manifest, "nb")
+    assert plan.scratch_twins == ("nb-scratch",)
+    assert runner.plan_experiment(manifest, "nb-scratch").scratch_twins == ()
+    (line,) = runner.weights_warnings(plan)
+    assert line.startswith("model.pretrained of 1 run of nb reads ${RMI_TEST_NO_SUCH_WEIGHTS}")
+    assert line.endswith(f"rmi ablate {manifest} -e nb-scratch")
+    assert runner.dry_run(None, plan).weights_warnings == (line,)
+    with pytest.raises(ConfigError, match="--workers 0 only queues them"):
+        runner.ablate(tmp_path / "never.db", plan, workers=1)
+    assert not (tmp_path / "never.db").exists()
+    with caplog.at_level(logging.INFO):
+        outcome = runner.ablate(tmp_path / "nb.db", plan, workers=0)
+    assert outcome.report is None and outcome.counts["queued"] == 1
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warned] == [line]
