@@ -14,7 +14,7 @@ from rmi_cli.stored import EvaluationRecord
 PAGE_CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;
  background:#fff;margin:0}
-header,main{max-width:1560px;margin:0 auto;padding:0 24px}
+header,main{max-width:1800px;margin:0 auto;padding:0 24px}
 header{border-bottom:1px solid #ddd;padding-bottom:8px}
 h1{font-size:26px;margin:20px 0 4px}h2{font-size:20px;margin:28px 0 10px;
  border-bottom:2px solid #0072B2;padding-bottom:2px}

@@ -66,7 +66,12 @@ def to_rich(table: ReportTable) -> Table:
         title=Text(table.title), caption=Text("\n".join(table.notes)), caption_justify="left"
     )
     for column in table.columns:
-        out.add_column(Text(column.header), justify="right" if column.numeric else "left")
+        # a row's name stays on one line; in a narrow terminal the numbers wrap instead
+        out.add_column(
+            Text(column.header),
+            justify="right" if column.numeric else "left",
+            no_wrap=not column.numeric,
+        )
     for row in _rows(table):
         style = "dim italic" if table.is_paper(row) else ""
         cells = []
