@@ -82,6 +82,8 @@ def write_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
             for path in (drawn.png, drawn.svg):
                 path.replace(target / "figures" / path.name)
         atomic_write_text(target / "index.html", page)
+        # the temporary file it was renamed from is private (0600); a page is for reading
+        (target / "index.html").chmod(0o644)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target / "index.html"

@@ -64,6 +64,7 @@ def test_the_page_is_self_contained_with_figures_beside_it(inputs, tmp_path):
     names = sorted(p.name for p in (tmp_path / "report" / "figures").iterdir())
     assert names == ["curves.png", "curves.svg", "qualitative.png", "qualitative.svg"]
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["figures", "index.html"]
+    assert page.stat().st_mode & 0o777 == 0o644  # readable by whoever it is shared with
     text = page.read_text()
     # nothing fetched from elsewhere: no scripts, no stylesheets, no remote images
     assert "<script" not in text and "<link" not in text and "http" not in text
