@@ -43,6 +43,11 @@ class SchemaOutOfDate(DatabaseError):
     """The database schema is older than this version of the tool (`rmi db upgrade` fixes it)."""
 
 
+class JobHeld(UserError):
+    """Another worker holds the job a foreground command was asked to run (the message says who,
+    since when, and when its lease ends; the command's --wait waits for it)."""
+
+
 class DependencyMissing(UserError):
     """An optional dependency (e.g. pydensecrf) is not installed."""
 

@@ -10,8 +10,8 @@ import pytest
 
 from rmi_cli import config
 from rmi_cli.errors import ConfigError, UserError
-from rmi_cli.manifest.schema import TableKind
 from rmi_cli.registry import Registry, UnknownName
+from rmi_cli.report.kinds import TableKind
 
 
 def test_entries_in_order_and_unknown_names_listed() -> None:

@@ -47,7 +47,6 @@ def build_app() -> typer.Typer:
     built = typer.Typer(
         name="rmi",
         no_args_is_help=True,
-        add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
@@ -76,6 +75,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error_line("interrupted")
         return 130
+    except SystemExit as exc:  # typer's completion options exit by themselves
+        return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:
         return _usage_error(exc)
     finally:

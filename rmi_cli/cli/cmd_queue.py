@@ -18,6 +18,7 @@ from rmi_cli.cli.options import (
     open_db,
     open_existing,
 )
+from rmi_cli.cli.views import StatusFormat
 
 
 def register(app: typer.Typer) -> None:
@@ -91,7 +92,9 @@ def worker(
 def status(
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Only this one."),
     run: str | None = typer.Option(None, "--run", help="One run (name or hash): full detail."),
-    fmt: str = typer.Option("rich", "--format", "-f", help="Output format: rich, csv or json."),
+    fmt: StatusFormat = typer.Option(
+        "rich", "--format", "-f", help="Output format (one run's detail: rich or json)."
+    ),
     db: str | None = DbOption,
 ) -> None:
     """Show the queue: runs per status, stale jobs (lease expired), attempts and errors.

@@ -9,6 +9,7 @@ import typer
 from rmi_cli import runner
 from rmi_cli.cli.console import out_console
 from rmi_cli.cli.options import DbOption, RunsDirOption, open_db
+from rmi_cli.runner.figures import Pick
 
 ExperimentFlag = typer.Option(..., "--experiment", "-e", help="Experiment name.")
 OutputFlag = typer.Option(
@@ -41,7 +42,7 @@ def figure_qualitative(
         ..., "--runs", help="Runs or methods to compare, baseline first: --runs ce,rmi."
     ),
     images: int = typer.Option(4, "--images", "-n", help="How many images (rows)."),
-    pick: str = typer.Option(
+    pick: Pick = typer.Option(
         "first",
         "--pick",
         help="first (the split's first N) or biggest-gain (half where the last run gains most "

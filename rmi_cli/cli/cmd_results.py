@@ -11,6 +11,8 @@ from rmi_cli import runner
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.options import DbOption, FormatOption, open_db
 from rmi_cli.cli.table_views import print_tables
+from rmi_cli.records import IoUMetric
+from rmi_cli.report.kinds import Format, TableKind
 
 
 def register(app: typer.Typer) -> None:
@@ -25,10 +27,14 @@ def register(app: typer.Typer) -> None:
 
 def table(
     experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name."),
-    kind: str | None = typer.Option(
-        None, "--kind", "-k", help="methods (Table 1), per-class (Tables 2/4), ablation (Table 3)."
+    kind: TableKind | None = typer.Option(
+        None,
+        "--kind",
+        "-k",
+        help="methods (Table 1), per-class (Tables 2/4), ablation (Table 3).",
+        show_default=False,
     ),
-    fmt: str = FormatOption,
+    fmt: Format = FormatOption,
     reference: bool = typer.Option(False, "--reference", help="Add the paper's numbers."),
     baseline: str | None = typer.Option(
         None, help="The method the delta column compares with (default: CE)."
@@ -37,8 +43,8 @@ def table(
     rows: str | None = typer.Option(None, help="Ablation: params key down the rows."),
     cols: str | None = typer.Option(None, help="Ablation: params key across the columns."),
     memory: bool = typer.Option(False, "--memory", help="Methods: add peak eval memory."),
-    metric: str = typer.Option(
-        "miou", "--metric", help="miou, or boundary-iou (Boundary IoU, Cheng et al. 2021)."
+    metric: IoUMetric = typer.Option(
+        "miou", "--metric", help="The IoU shown: miou, or boundary-iou (Cheng et al. 2021)."
     ),
     intervals: bool = typer.Option(
         True,

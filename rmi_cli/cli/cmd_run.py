@@ -9,7 +9,14 @@ import typer
 from rmi_cli import runner
 from rmi_cli.cli import views
 from rmi_cli.cli.console import info
-from rmi_cli.cli.options import DbOption, RunsDirOption, SetOption, open_db, parse_ints
+from rmi_cli.cli.options import (
+    DbOption,
+    RunsDirOption,
+    SetOption,
+    WaitOption,
+    open_db,
+    parse_ints,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +32,7 @@ def train(
         None, "--run", "-r", help="Run name (rmi ablate MANIFEST -e E --dry-run lists them)."
     ),
     overrides: list[str] | None = SetOption,
+    wait: bool = WaitOption,
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
@@ -36,7 +44,7 @@ def train(
     """
     plan = runner.single_run_plan(manifest, experiment, run, overrides or [])
     # The target, not an open database: bad data must not create one (the runner checks first).
-    outcome = runner.train(db, plan, runs_dir=runs)
+    outcome = runner.train(db, plan, runs_dir=runs, wait=wait)
     if outcome.report is not None:
         outcome.report.check()
 
@@ -47,6 +55,7 @@ def evaluate(
     split: str | None = typer.Option(None, help="Split (default: the run's eval split)."),
     max_images: int | None = typer.Option(None, min=1, help="Only the first N images."),
     save_probs: bool = typer.Option(False, help="Keep float32 probabilities for `rmi crf`."),
+    wait: bool = WaitOption,
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
@@ -63,6 +72,7 @@ def evaluate(
         max_images=max_images,
         save_probs=save_probs,
         runs_dir=runs,
+        wait=wait,
     )
     views.print_scores(outcome.result, outcome.label)
     if not outcome.stored:
@@ -74,6 +84,7 @@ def crf(
     iters: str = typer.Option("1,5,10", help="Mean-field iteration counts, e.g. 1,5,10."),
     workers: int | None = typer.Option(None, min=1, help="Processes (default: all cores)."),
     split: str | None = typer.Option(None, help="Split (default: the run's eval split)."),
+    wait: bool = WaitOption,
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
@@ -85,6 +96,8 @@ def crf(
     """
     counts = parse_ints(iters, "--iters")
     database = open_db(db, create=False)
-    outcome = runner.crf(database, run, iters=counts, split=split, workers=workers, runs_dir=runs)
+    outcome = runner.crf(
+        database, run, iters=counts, split=split, workers=workers, runs_dir=runs, wait=wait
+    )
     if outcome.report is not None:
         outcome.report.check()

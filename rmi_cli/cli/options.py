@@ -18,8 +18,15 @@ RunsDirOption = typer.Option(None, "--runs-dir", help=RUNS_HELP, show_default=Fa
 SetOption = typer.Option(
     None,
     "--set",
+    metavar="KEY=VALUE",
     help="Override a value in every run: --set train.iterations=100 (repeatable).",
     show_default=False,
+)
+WaitOption = typer.Option(
+    False,
+    "--wait",
+    help="When another worker holds the run, wait for it (taking it over if it stops) "
+    "instead of saying who holds it and exiting.",
 )
 ManifestArgument = typer.Argument(
     ..., help="The experiments manifest (YAML).", show_default=False, metavar="MANIFEST"
@@ -27,9 +34,7 @@ ManifestArgument = typer.Argument(
 ExperimentOption = typer.Option(
     ..., "--experiment", "-e", help="The experiment's name in the manifest.", show_default=False
 )
-FormatOption = typer.Option(
-    "rich", "--format", "-f", help="Output format: rich, markdown, latex, html, csv or json."
-)
+FormatOption = typer.Option("rich", "--format", "-f", help="Output format.")
 
 
 # Databases this command opened; `close_databases` closes them when the command ends.

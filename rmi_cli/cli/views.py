@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from rich.table import Table
 
@@ -20,6 +20,7 @@ from rmi_cli.runner.estimate import format_duration
 from rmi_cli.stored import RunRecord
 
 STATUS_COLUMNS = ("name", "kind", "status", "attempts", "worker", "heartbeat", "error")
+StatusFormat = Literal["rich", "csv", "json"]
 
 
 def print_plan(estimate: runner.PlanEstimate) -> None:

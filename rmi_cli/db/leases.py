@@ -48,10 +48,12 @@ __all__ = [
     "complete",
     "enqueue",
     "enqueue_experiment",
+    "expire_lease",
     "fail",
     "get_job",
     "heartbeat",
     "release",
+    "running_jobs",
     "stale_jobs",
     "status_counts",
 ]
@@ -79,6 +81,7 @@ class Job:
     depends_on_hash: str | None
     names: tuple[str, ...]  # "experiment/run" for every experiment that includes it
     reclaimed: bool = False  # taken over from a worker whose lease expired: resume it
+    started_at: datetime | None = None  # when the current (or last) holder claimed it
 
     @property
     def label(self) -> str:
@@ -148,6 +151,24 @@ def release(db: Database, job_id: int, worker: str) -> bool:
         "started_at": None,
     }
     return _update_held(db, job_id, worker, values)
+
+
+def expire_lease(db: Database, job_id: int, worker: str) -> bool:
+    """End `worker`'s lease on the job now, so that the next claim takes the job over (its
+    process is known to be gone); False when `worker` no longer holds it."""
+    return _update_held(db, job_id, worker, {"lease_expires_at": utcnow()})
+
+
+def running_jobs(
+    db: Database, *, experiment: str | None = None, run_ids: Collection[int] | None = None
+) -> list[Job]:
+    """The jobs a worker holds (status running), of one experiment or with given ids."""
+    with db.session() as session:
+        stmt = select(Run).where(Run.status == JobStatus.RUNNING).order_by(Run.id)
+        if run_ids is not None:
+            stmt = stmt.where(Run.id.in_(list(run_ids)))
+        stmt = _in_experiment(stmt, experiment)
+        return [_snapshot(session, run) for run in session.scalars(stmt)]
 
 
 def get_job(db: Database, job_id: int) -> Job | None:
@@ -299,4 +320,5 @@ def _snapshot(session: Session, run: Run, *, reclaimed: bool = False) -> Job:
         depends_on_hash=run.depends_on.config_hash if run.depends_on else None,
         names=tuple(f"{experiment}/{name}" for experiment, name in names),
         reclaimed=reclaimed,
+        started_at=run.started_at,
     )

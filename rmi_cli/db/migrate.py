@@ -26,8 +26,11 @@ from sqlalchemy import Connection, func, inspect, select
 from rmi_cli.db.database import Database
 from rmi_cli.db.schema import TABLE_NAMES, Base
 from rmi_cli.errors import DatabaseError, SchemaOutOfDate
+from rmi_cli.resources import migrations_dir
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# The Alembic scripts: None means where rmi ships them (`rmi_cli.resources`); tests point it at
+# a copy to add revisions.
+MIGRATIONS_DIR: Path | None = None
 VERSION_TABLE = "rmi_schema_version"
 # Key of the PostgreSQL advisory lock that serialises concurrent creations and upgrades.
 _PG_MIGRATION_LOCK = 0x524D49  # "RMI"
@@ -46,14 +49,14 @@ class UpgradeReport:
         return self.from_rev != self.to_rev
 
 
+def migrations_folder() -> Path:
+    """The Alembic scripts folder in use (env.py, versions/)."""
+    return MIGRATIONS_DIR if MIGRATIONS_DIR is not None else migrations_dir()
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic configuration for `migrations/`; env.py migrates `connection` when given."""
-    folder = MIGRATIONS_DIR
-    if not (folder / "env.py").is_file():
-        raise RuntimeError(
-            f"the migration scripts are missing from {folder}: rmi must run from its source tree "
-            f"(pip install -e .); reinstall it that way"
-        )
+    folder = migrations_folder()
     config = Config()
     # ConfigParser interpolates `%`, which may appear in a folder name.
     config.set_main_option("script_location", str(folder).replace("%", "%%"))
@@ -65,7 +68,7 @@ def head_revision() -> str:
     """The newest revision this code knows."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
-        raise RuntimeError(f"no migration scripts in {MIGRATIONS_DIR / 'versions'}")
+        raise RuntimeError(f"no migration scripts in {migrations_folder() / 'versions'}")
     return head
 
 

@@ -24,8 +24,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from rmi_cli.config import CRFConfig, Strict
+from rmi_cli.report.kinds import TableKind
 
-TableKind = Literal["methods", "per-class", "ablation"]
 # Keys of a run entry that label it for tables instead of configuring it.
 RUN_META_KEYS = ("label", "group")
 

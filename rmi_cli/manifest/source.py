@@ -43,7 +43,7 @@ def read_source(path: Path) -> Source:
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: manifest not found; pass the path of an experiments YAML file "
-            f"(the repository ships experiments.yaml)"
+            f"(`rmi init` writes a starter one)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the manifest ({exc}); check the file") from None

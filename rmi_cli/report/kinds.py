@@ -12,6 +12,7 @@ from rmi_cli.stored import EvaluationRecord
 if TYPE_CHECKING:
     from rmi_cli.report.table import ReportTable
 
+TableKind = Literal["methods", "per-class", "ablation"]  # the keys of TABLES (tested)
 Format = Literal["rich", "markdown", "latex", "html", "csv", "json"]
 FORMATS: tuple[str, ...] = get_args(Format)
 

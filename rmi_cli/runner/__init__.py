@@ -6,14 +6,17 @@ are thin shells over it (parse, one call here, print), and a notebook can call i
     import logging
     from rmi_cli import runner
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the runner's progress lines
-    database = runner.open_database("demo.db")
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("rmi_cli").setLevel(logging.INFO)  # the runner's progress lines
     plan = runner.plan_experiment(runner.experiments_manifest(), "quickstart",
                                   ["train.iterations=20"])
-    runner.queue_experiment(database, plan)
-    runner.run_queue(database, experiment="quickstart").check()
-    print(runner.tables(database, "quickstart")[0].frame)
+    with runner.open_database("demo.db") as db:
+        runner.queue_experiment(db, plan)
+        runner.run_queue(db, experiment="quickstart").check()
+        methods, per_class = runner.tables(db, "quickstart")
+    print(methods.frame[["label", "miou", "n"]])
 
+In a script, call it under `if __name__ == "__main__":` (the CRF's process pool imports it).
 Messages go to the `logging` logger "rmi_cli" (INFO: progress, ERROR: a failed job); nothing
 here prints. Errors are the project's (`rmi_cli.errors`): `UserError` for bad input,
 `RunFailed` when a job failed (its error is stored), `Interrupted` after SIGINT/SIGTERM.
@@ -26,6 +29,7 @@ from rmi_cli.db import (
     EnqueueReport,
     open_database,
 )
+from rmi_cli.manifest.starter import write_starter as init_manifest
 from rmi_cli.resources import experiments_manifest
 from rmi_cli.runner.estimate import PlanEstimate, estimate_plan
 from rmi_cli.runner.experiments import (
@@ -85,6 +89,7 @@ __all__ = [
     "evaluate",
     "experiments_manifest",
     "find_run",
+    "init_manifest",
     "open_database",
     "plan_experiment",
     "queue_experiment",

@@ -140,11 +140,15 @@ class DemoOutcome:
 
 
 def demo(
-    database: store.Database, *, manifest: Path | None = None, runs_dir: Path | None = None
+    database: store.Database,
+    *,
+    manifest: Path | None = None,
+    overrides: Sequence[str] = (),
+    runs_dir: Path | None = None,
 ) -> DemoOutcome:
-    """Queue the quickstart experiment (of the shipped manifest unless told) and run it to the
-    end in this process."""
-    plan = plan_experiment(manifest or experiments_manifest(), DEMO_EXPERIMENT)
+    """Queue the quickstart experiment (of the shipped manifest unless told; `overrides` as
+    `--set` gives them) and run it to the end in this process."""
+    plan = plan_experiment(manifest or experiments_manifest(), DEMO_EXPERIMENT, overrides)
     for line in describe_enqueued(enqueue_plan(database, plan)):
         log.info(line)
     options = worker_options(database, runs_dir)

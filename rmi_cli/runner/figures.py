@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rmi_cli import db as store
 from rmi_cli.config import RunConfig
@@ -21,7 +21,8 @@ from rmi_cli.stored import EvaluationRecord
 
 log = logging.getLogger(__name__)
 
-PICKS = ("first", "biggest-gain")
+Pick = Literal["first", "biggest-gain"]
+PICKS: tuple[str, ...] = get_args(Pick)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from rmi_cli.runner import lookup
 from rmi_cli.runner.opening import DatabaseTarget, opened
 from rmi_cli.runner.preflight import check_datasets
 from rmi_cli.runner.submit import enqueue_plan
-from rmi_cli.runner.worker import DrainReport, drain, worker_options
+from rmi_cli.runner.worker import DrainReport, wait_for_training, work_on, worker_options
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +31,26 @@ class TrainOutcome:
 
 
 def train(
-    database: DatabaseTarget, plan: ExperimentPlan, *, runs_dir: Path | None = None
+    database: DatabaseTarget,
+    plan: ExperimentPlan,
+    *,
+    runs_dir: Path | None = None,
+    wait: bool = False,
 ) -> TrainOutcome:
     """Train and evaluate the plan's one run here (see `lookup.single_run_plan`), storing
-    everything; a done run is not trained again, an interrupted one resumes. The datasets are
-    opened first: one that cannot be read queues nothing (and creates no database)."""
+    everything; a done run is not trained again, an interrupted one resumes (at once when the
+    worker that ran it on this host is gone). Held by another worker: `JobHeld`, or with `wait`
+    wait for it. The datasets are opened first: one that cannot be read queues nothing (and
+    creates no database)."""
     data = plan.runs[0].config.data
     check_datasets([(data, data.train_split), (data, data.eval_split)])
     with opened(database) as db:
-        return _train(db, plan, runs_dir)
+        return _train(db, plan, runs_dir, wait)
 
 
-def _train(database: store.Database, plan: ExperimentPlan, runs_dir: Path | None) -> TrainOutcome:
+def _train(
+    database: store.Database, plan: ExperimentPlan, runs_dir: Path | None, wait: bool
+) -> TrainOutcome:
     report = enqueue_plan(database, plan)
     (name, queued), *_ = report.jobs
     label = f"{plan.name}/{name}"
@@ -54,7 +62,8 @@ def _train(database: store.Database, plan: ExperimentPlan, runs_dir: Path | None
     if queued.status == "done":
         log.info(f"{label} is already done (config {queued.config_hash}); see rmi table")
         return TrainOutcome(label, queued, None)
-    work = drain(database, worker_options(database, runs_dir), run_ids=[queued.run_id])
+    options = worker_options(database, runs_dir)
+    work = work_on(database, options, queued.run_id, wait=wait, command="rmi train")
     return TrainOutcome(label, queued, work)
 
 
@@ -78,9 +87,13 @@ def evaluate(
     save_probs: bool = False,
     runs_dir: Path | None = None,
     progress: bool = True,
+    wait: bool = False,
 ) -> EvaluationOutcome:
     """Evaluate a run (name, experiment/name or hash) or a checkpoint file on a split; the
-    scores are stored when they are the run's (its final weights, the whole split)."""
+    scores are stored when they are the run's (its final weights, the whole split). A run still
+    in training elsewhere: `JobHeld`, or with `wait` wait until its training has ended."""
+    if run is not None:
+        wait_for_training(database, lookup.find_run(database, run).run_id, wait=wait)
     target = lookup.evaluation_target(database, runs_dir, run, checkpoint)
     # torch loads in seconds: only once the arguments are known to be good.
     from rmi_cli.engine import evaluate_run
@@ -120,9 +133,11 @@ def crf(
     split: str | None = None,
     workers: int | None = None,
     runs_dir: Path | None = None,
+    wait: bool = False,
 ) -> CRFOutcome:
     """Dense-CRF post-processing of a trained run with the paper's settings, for each count in
-    `iters` (the step grows: counts stored before are kept), on `workers` processes."""
+    `iters` (the step grows: counts stored before are kept), on `workers` processes. Held by
+    another worker (or waiting for a run that is): `JobHeld`, or with `wait` wait for it."""
     params = CRFConfig(iters=tuple(iters))
     job = lookup.queue_crf(database, run, params, split)
     if job.status == "done":
@@ -131,4 +146,4 @@ def crf(
         )
         return CRFOutcome(job, None)
     options = worker_options(database, runs_dir, crf_workers=workers)
-    return CRFOutcome(job, drain(database, options, run_ids=[job.run_id]))
+    return CRFOutcome(job, work_on(database, options, job.run_id, wait=wait, command="rmi crf"))

@@ -9,8 +9,6 @@ SIGINT/SIGTERM checkpoint the run and give the job back to the queue.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import traceback
 from collections.abc import Callable
@@ -33,16 +31,11 @@ log = logging.getLogger(__name__)
 class WorkerOptions:
     """How this process runs jobs."""
 
-    worker: str  # "host:pid", unique per process
+    worker: str  # "host:pid:start:ns" (runner.holders), unique per process
     runs_root: Path  # run folders: <runs_root>/<config hash>/ (rmi_cli.run_folder)
     lease_s: float = store.DEFAULT_LEASE_S
     progress: bool = True
     crf_workers: int | None = None  # CRF processes; None: all cores
-
-
-def worker_name() -> str:
-    """This process's name on the queue."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:

@@ -9,13 +9,15 @@ import sys
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rmi_cli import db as store
 from rmi_cli.engine.signals import stop_on_signals
-from rmi_cli.errors import RunFailed
+from rmi_cli.errors import JobHeld, RunFailed, UserError
 from rmi_cli.run_folder import runs_root
-from rmi_cli.runner.jobs import StopFlag, WorkerOptions, run_job, worker_name
+from rmi_cli.runner.holders import describe_holder, holder_is_gone, worker_name
+from rmi_cli.runner.jobs import StopFlag, WorkerOptions, run_job
 
 POLL_S = 5.0  # how often a waiting worker looks for claimable jobs again
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ def drain(
     report = DrainReport(options.worker)
     with stop_on_signals() as stop:
         while not stop() and (max_jobs is None or len(report.done + report.failed) < max_jobs):
+            take_over_dead_holders(database, experiment, run_ids)
             job = store.claim(
                 database,
                 worker=options.worker,
@@ -65,6 +68,80 @@ def drain(
                 break
             _run_one(database, job, options, stop, report)
     return report
+
+
+def work_on(
+    database: store.Database, options: WorkerOptions, job_id: int, *, wait: bool, command: str
+) -> DrainReport:
+    """Run one job here (`rmi train`, `rmi crf`): claim it, or take it over from a worker of
+    this host whose process is gone. Held by a live worker (or one on another host), or waiting
+    for a run that is: `JobHeld` saying who holds it until when, or with `wait`, wait for it
+    (and take it over should its lease run out)."""
+    report = drain(database, options, run_ids=[job_id])
+    if report.done or report.failed:
+        return report
+    held = holder_line(database, job_id)
+    if held is None:
+        return report
+    if not wait:
+        raise JobHeld(f"{held}; `{command} --wait` waits for it (and takes it over if it stops)")
+    log.info(f"{held}; waiting for it (Ctrl-C stops waiting)")
+    return drain(database, options, run_ids=[job_id], wait=True)
+
+
+def wait_for_training(
+    database: store.Database, job_id: int, *, wait: bool, poll_s: float = POLL_S
+) -> None:
+    """Return once the job is not running (`rmi eval` reads its final checkpoint). Held by a
+    live worker: `JobHeld`, or with `wait` poll until it is done; its worker gone from this
+    host: a `UserError` saying how to resume it (evaluating does not train)."""
+    announced = False
+    while (job := store.get_job(database, job_id)) is not None and job.status == "running":
+        expired = job.lease_expires_at is not None and job.lease_expires_at < datetime.now(UTC)
+        if expired or (job.worker and holder_is_gone(job.worker)):
+            why = "lease expired" if expired else "process is gone"
+            raise UserError(
+                f"run {job.label} stopped training: its worker {job.worker}'s {why}; resume it "
+                f"with `rmi worker` (or rmi train), then evaluate it"
+            )
+        held = describe_holder(job, f"run {job.label}")
+        if not wait:
+            raise JobHeld(
+                f"{held}; `rmi eval --wait` waits for its training to end (or evaluate its "
+                f"latest weights as they are with --checkpoint)"
+            )
+        if not announced:
+            log.info(f"{held}; waiting for its training to end")
+            announced = True
+        time.sleep(poll_s)
+
+
+def holder_line(database: store.Database, job_id: int) -> str | None:
+    """Who holds the job, or the run it waits for; None when neither is held."""
+    job = store.get_job(database, job_id)
+    if job is None:
+        return None
+    if job.status == "running":
+        return describe_holder(job, f"run {job.label}")
+    if job.status == "queued" and job.depends_on_id is not None:
+        before = store.get_job(database, job.depends_on_id)
+        if before is not None and before.status == "running":
+            return describe_holder(before, f"{job.label} waits for run {before.label}, which")
+    return None
+
+
+def take_over_dead_holders(
+    database: store.Database, experiment: str | None, run_ids: Collection[int] | None
+) -> list[store.Job]:
+    """End the leases of running jobs in scope whose worker process on this host is gone (a
+    `kill -9`, a crash), so that the next claim resumes them now instead of after the lease."""
+    freed = []
+    for job in store.running_jobs(database, experiment=experiment, run_ids=run_ids):
+        worker = job.worker
+        if worker and holder_is_gone(worker) and store.expire_lease(database, job.id, worker):
+            log.info(f"{job.label}: its worker {job.worker} is gone (no such process here)")
+            freed.append(job)
+    return freed
 
 
 def _run_one(

@@ -21,7 +21,7 @@ USAGE_ERRORS: dict[str, Case] = {
     "missing manifest": lambda db, m, root: (
         ["ablate", str(root / "missing.yaml"), "-e", EXPERIMENT],
         f"{root / 'missing.yaml'}: manifest not found; pass the path of an experiments YAML "
-        f"file (the repository ships experiments.yaml)",
+        f"file (`rmi init` writes a starter one)",
     ),
     "unknown run of an experiment": lambda db, m, root: (
         ["train", str(m), "-e", EXPERIMENT, "--run", "zz"],
@@ -88,11 +88,13 @@ USAGE_ERRORS: dict[str, Case] = {
     ),
     "table in an unknown format": lambda db, m, root: (
         ["table", "-e", EXPERIMENT, "--format", "xml"],
-        "unknown table format 'xml'; known: rich, markdown, latex, html, csv, json",
+        "Invalid value for '--format' / '-f': Value error, 'xml' is not one of 'rich', "
+        "'markdown', 'latex', 'html', 'csv', 'json'. (see `rmi --help`)",
     ),
     "table of an unknown kind": lambda db, m, root: (
         ["table", "-e", EXPERIMENT, "--kind", "grid"],
-        "unknown table kind 'grid'; known: methods, per-class, ablation",
+        "Invalid value for '--kind' / '-k': Value error, 'grid' is not one of 'methods', "
+        "'per-class', 'ablation'. (see `rmi --help`)",
     ),
     "table of a split without results": lambda db, m, root: (
         ["table", "-e", EXPERIMENT, "--split", "test"],
@@ -104,7 +106,8 @@ USAGE_ERRORS: dict[str, Case] = {
     ),
     "status in an unknown format": lambda db, m, root: (
         ["status", "--format", "markdown"],
-        "--format: expected rich, csv or json for rmi status; found 'markdown'",
+        "Invalid value for '--format' / '-f': Value error, 'markdown' is not one of 'rich', "
+        "'csv', 'json'. (see `rmi --help`)",
     ),
     "unknown command": lambda db, m, root: (
         ["bogus"],

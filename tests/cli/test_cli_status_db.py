@@ -124,7 +124,9 @@ def newer_rmi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """This rmi, with one migration more than the databases written so far; its old head."""
     head = head_revision()
     folder = tmp_path / "migrations"
-    shutil.copytree(migrate.MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        migrate.migrations_folder(), folder, ignore=shutil.ignore_patterns("__pycache__")
+    )
     (folder / "versions" / "9001_test_note.py").write_text(NEXT_REVISION.format(head=head))
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", folder)
     return head

@@ -72,7 +72,9 @@ def downgrade():
 def two_revisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The real migrations plus a test-only revision after the head that rebuilds `runs`."""
     folder = tmp_path / "migrations"
-    shutil.copytree(migrate.MIGRATIONS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        migrate.migrations_folder(), folder, ignore=shutil.ignore_patterns("__pycache__")
+    )
     text = SECOND_REVISION.replace("{next}", NEXT_REVISION).replace("{head}", head_revision())
     (folder / "versions" / f"{NEXT_REVISION}_test_note.py").write_text(text)
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", folder)

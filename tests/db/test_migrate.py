@@ -20,7 +20,7 @@ from rmi_cli.db import (
     store_metrics,
     upgrade,
 )
-from rmi_cli.db.migrate import MIGRATIONS_DIR, migrate_to, revisions, schema_diff
+from rmi_cli.db.migrate import migrate_to, migrations_folder, revisions, schema_diff
 from rmi_cli.errors import DatabaseError, SchemaOutOfDate
 
 
@@ -36,7 +36,7 @@ def test_revisions_are_found_relative_to_the_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert Path(__file__).resolve().parents[2] / "migrations" == MIGRATIONS_DIR
+    assert Path(__file__).resolve().parents[2] / "migrations" == migrations_folder()
     assert revisions()[0] == "0001"
     assert revisions()[-1] == head_revision()
 

@@ -36,6 +36,8 @@ from reliability_kit import (
     wait_for,
 )
 
+from rmi_cli.runner.holders import WorkerId
+
 pytestmark = pytest.mark.slow
 
 ITERATIONS = 24
@@ -64,8 +66,8 @@ class Scenario:
     reference_db: Path
     run_dir: Path
     reference_dir: Path
-    doomed: str  # worker names, host:pid
-    rescuer: str
+    doomed: tuple[str, int]  # workers as (host, pid)
+    rescuer: tuple[str, int]
     checkpoint_at_kill: int
     reported_at_kill: int
     stale_rows: list[dict[str, Any]]
@@ -92,8 +94,14 @@ def queue(folder: Path) -> Path:
     return folder / "runs" / runs_table(folder / "rmi.db")[NAME]["config_hash"]
 
 
-def worker_name(pid: int) -> str:
-    return f"{socket.gethostname()}:{pid}"
+def worker_name(pid: int) -> tuple[str, int]:
+    return (socket.gethostname(), pid)
+
+
+def who(worker: str) -> tuple[str, int] | None:
+    """A stored worker name's host and pid (the name also carries the process start time)."""
+    parsed = WorkerId.parse(worker)
+    return (parsed.host, parsed.pid) if parsed else None
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +165,7 @@ def test_killed_in_the_middle_of_training(scenario: Scenario) -> None:
 def test_the_killed_workers_job_shows_as_stale_after_its_lease(scenario: Scenario) -> None:
     (row,) = scenario.stale_rows
     assert row["name"] == NAME
-    assert (row["status"], row["attempts"], row["worker"]) == ("stale", "1/3", scenario.doomed)
+    assert (row["status"], row["attempts"], who(row["worker"])) == ("stale", "1/3", scenario.doomed)
     assert "1 stale: a worker stopped heartbeating" in scenario.stale_status.err
 
 
@@ -169,7 +177,7 @@ def test_the_next_worker_reclaims_the_job_and_finishes_it(scenario: Scenario) ->
     assert "Traceback" not in rescue.err and "error" not in rescue.err.lower()
     run = runs_table(scenario.db)[NAME]
     # Both claims counted; the stale worker's error is cleared by the successful attempt.
-    assert (run["status"], run["attempts"], run["worker"], run["error"]) == (
+    assert (run["status"], run["attempts"], who(run["worker"]), run["error"]) == (
         "done",
         2,
         scenario.rescuer,

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from reliability_kit import finish, manifest, query, remove_run_folders, rmi, runs_table, start_rmi
 
+from rmi_cli.runner.holders import WorkerId
+
 pytestmark = pytest.mark.slow
 
 WORKERS = 4
@@ -42,7 +44,7 @@ def test_four_workers_drain_forty_training_runs_exactly_once(tmp_path: Path) -> 
         results = [finish(p, log, timeout=300) for p, log in zip(processes, logs, strict=True)]
     finally:
         remove_run_folders(tmp_path)
-    names = {f"{socket.gethostname()}:{p.pid}" for p in processes}
+    pids = {p.pid for p in processes}
 
     claims: list[tuple[str, str, int]] = []
     for result in results:
@@ -58,7 +60,9 @@ def test_four_workers_drain_forty_training_runs_exactly_once(tmp_path: Path) -> 
     assert max(Counter(name for name, _, _ in claims).values()) == 1
     assert {attempt for _, _, attempt in claims} == {1}
     by_worker = Counter(worker for _, worker, _ in claims)
-    assert set(by_worker) <= names and len(by_worker) >= 2, by_worker
+    hosts_pids = {(w.host, w.pid) for w in map(WorkerId.parse, by_worker) if w is not None}
+    assert hosts_pids <= {(socket.gethostname(), pid) for pid in pids}, by_worker
+    assert len(hosts_pids) == len(by_worker) >= 2, by_worker
     done = sum(int(re.search(r"done: (\d+), failed: 0", r.err)[1]) for r in results)  # type: ignore[index]
     assert done == JOBS
 
