@@ -70,7 +70,9 @@ class TrainResult:
     peak_train_memory_mb: float | None  # torch.cuda.max_memory_allocated; None on the CPU
     rmi_fallbacks: int
     resumed_from: int | None  # iteration the run resumed from, None for a fresh start
-    fingerprint: Fingerprint
+    fingerprint: Fingerprint  # rank 0's machine when several processes trained
+    world_size: int = 1  # data-parallel processes (torchrun); 1 for one process
+    batch_per_rank: int | None = None  # each process's share of train.batch_size
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class SegmentationScores:
     mean_accuracy: float
     confusion: tuple[tuple[int, ...], ...]
     # Boundary IoU (Cheng et al., CVPR 2021) per class and its mean over classes with a
-    # non-empty band union; None where it was not computed (results stored before rmi 0003).
+    # non-empty band union; None where it was not computed (results stored before revision 0004).
     boundary_iou: tuple[float | None, ...] | None = None
     boundary_miou: float | None = None
 

@@ -56,10 +56,10 @@ class EvaluationRecord:
     device: str | None = None
     torch: str | None = None
     status: str = "unknown"  # the run's job status
-    # Boundary IoU (revision 0003): None / empty for evaluations stored before it
+    # Boundary IoU (revision 0004): None / empty for evaluations stored before it
     boundary_miou: float | None = None
     class_boundary_iou: Mapping[str, float | None] = field(default_factory=dict)
-    image_counts: ImageCounts | None = None  # per-image evidence; None before revision 0003
+    image_counts: ImageCounts | None = None  # per-image evidence; None before revision 0004
     crf_params: Mapping[str, Any] | None = None  # a CRF evaluation's parameters
     environment: Mapping[str, Any] | None = None  # the `records.Fingerprint` fields
     evaluated_at: datetime | None = None
@@ -123,6 +123,8 @@ class ThroughputRecord:
     peak_train_memory_mb: float | None
     device: str | None
     resumed_from: int | None
+    world_size: int = 1  # data-parallel processes that trained it
+    batch_per_rank: int | None = None  # each one's share of train.batch_size
 
 
 @dataclass(frozen=True)

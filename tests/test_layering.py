@@ -28,6 +28,7 @@ RULES = {
     "rmi_cli.engine.train": TORCH_SIDE,
     "rmi_cli.engine.evaluate": TORCH_SIDE,
     "rmi_cli.engine.predict": TORCH_SIDE,
+    "rmi_cli.engine.distributed": TORCH_SIDE,
     # the database and the reports know nothing of torch
     "rmi_cli.db": {"torch", "typer", "rich", "pandas", "pydensecrf"},
     "rmi_cli.report": {"torch", "sqlalchemy", "alembic", "typer", "pydensecrf"},
@@ -42,6 +43,8 @@ RULES = {
     "rmi_cli.iou": SHARED,
     "rmi_cli.errors": SHARED,
     "rmi_cli.constants": SHARED,
+    # deciding how to launch (torchrun, Slurm) happens before anything heavy is imported
+    "rmi_cli.launch": SHARED,
     "rmi_cli.resources": SHARED,
     "rmi_cli.stored": SHARED,
     "rmi_cli.registry": SHARED,

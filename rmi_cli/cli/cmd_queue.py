@@ -67,26 +67,45 @@ def worker(
     wait: bool = typer.Option(False, help="Keep polling while jobs are queued or running."),
     lease: float = typer.Option(runner.DEFAULT_LEASE_S, min=1.0, help="Lease seconds."),
     crf_workers: int | None = typer.Option(None, min=1, help="CRF processes (default: cores)."),
+    gpus_per_job: int = typer.Option(
+        1, "--gpus-per-job", min=1, help="Train each job on N data-parallel GPUs (torchrun)."
+    ),
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
     """Claim queued jobs and run them until none is left. Run one per GPU, on as many machines
     as share the database; a worker that dies is replaced by the next one to claim its job
-    after the lease expires, which resumes from the last checkpoint.
+    after the lease expires, which resumes from the last checkpoint. With --gpus-per-job N it
+    starts torchrun: N processes train each job together (the visible GPUs, or N CPU processes
+    on a machine without CUDA); under `torchrun -m rmi_cli worker` it does the same.
 
     Example: CUDA_VISIBLE_DEVICES=1 rmi worker --db postgresql://host/rmi -e voc-table3a
+             rmi worker --db postgresql://host/rmi --gpus-per-job 4
     """
-    result = runner.run_queue(
-        open_db(db, create=False),
-        experiment=experiment,
-        max_jobs=max_jobs,
-        wait=wait,
-        runs_dir=runs,
-        lease_s=lease,
-        crf_workers=crf_workers,
-    )
-    info(f"[{result.worker}] done: {len(result.done)}, failed: {len(result.failed)}")
-    result.check()
+    with runner.data_parallel() as ranks:
+        if ranks is not None and not ranks.is_lead:
+            runner.follow(ranks)
+            return
+        database = open_db(db, create=False)
+        if gpus_per_job > 1 and ranks is None:
+            args = runner.worker_args(
+                database, db, runs, experiment=experiment, max_jobs=max_jobs, wait=wait,
+                lease_s=lease, crf_workers=crf_workers,
+            )  # fmt: skip
+            runner.relaunch(gpus_per_job, args, gpus=None)
+            return
+        result = runner.run_queue(
+            database,
+            experiment=experiment,
+            max_jobs=max_jobs,
+            wait=wait,
+            runs_dir=runs,
+            lease_s=lease,
+            crf_workers=crf_workers,
+            ranks=ranks,
+        )
+        info(f"[{result.worker}] done: {len(result.done)}, failed: {len(result.failed)}")
+        result.check()
 
 
 def status(

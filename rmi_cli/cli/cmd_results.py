@@ -18,10 +18,13 @@ from rmi_cli.report.kinds import Format, TableKind
 def register(app: typer.Typer) -> None:
     app.command()(table)
     db_app = typer.Typer(
-        help="The result database: its schema version and upgrades.\n\nExample: rmi db current"
+        help="The result database: its schema version and upgrades; moving results between "
+        "databases.\n\nExample: rmi db current"
     )
     db_app.command("upgrade")(db_upgrade)
     db_app.command("current")(db_current)
+    db_app.command("export")(db_export)
+    db_app.command("merge")(db_merge)
     app.add_typer(db_app, name="db")
 
 
@@ -100,3 +103,35 @@ def db_current(db: str | None = DbOption) -> None:
     else:
         state = "run `rmi db upgrade`"
     out_console().print(f"{current or 'empty'} (this rmi needs {head}: {state})", markup=False)
+
+
+def db_export(
+    experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name."),
+    output: Path = typer.Option(..., "--output", "-o", help="The results file to write."),
+    db: str | None = DbOption,
+) -> None:
+    """Write an experiment, its runs and everything stored about them to a portable results
+    file (JSON), for a database this machine cannot reach: `rmi db merge` reads it there.
+
+    Example: rmi db export -e camvid-table4 -o node7.rmi.json
+    """
+    document = runner.export_results(open_db(db, create=False, read_only=True), experiment, output)
+    info(f"wrote {output}: experiment {experiment}, {len(document.runs)} run(s)")
+
+
+def db_merge(
+    files: list[Path] = typer.Argument(..., help="Results files written by `rmi db export`."),
+    db: str | None = DbOption,
+) -> None:
+    """Merge results files into the database, in one transaction: runs matched by config hash
+    (merging again changes nothing), experiments and their tables included; a run done in both
+    with different results, or any other conflict, refuses the whole merge in one line.
+
+    Example: rmi db merge node7.rmi.json node8.rmi.json --db postgresql://host/rmi
+    """
+    report = runner.merge_files(db, files)
+    info(
+        f"merged {len(files)} file(s): {len(report.added)} run(s) added, "
+        f"{len(report.completed)} completed, {len(report.unchanged)} already here; "
+        f"experiments {', '.join(dict.fromkeys(report.experiments)) or 'none'}"
+    )

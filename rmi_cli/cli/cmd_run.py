@@ -32,21 +32,57 @@ def train(
         None, "--run", "-r", help="Run name (rmi ablate MANIFEST -e E --dry-run lists them)."
     ),
     overrides: list[str] | None = SetOption,
+    gpus: str | None = typer.Option(
+        None, "--gpus", help="Data-parallel on these GPUs (starts torchrun): --gpus 0,1,2,3."
+    ),
     wait: bool = WaitOption,
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
 ) -> None:
     """Train and evaluate one run in the foreground, storing everything in the database.
-    A run that is already done is not trained again; an interrupted one resumes.
+    A run that is already done is not trained again; an interrupted one resumes. Under
+    `torchrun --nproc-per-node N -m rmi_cli train ...` (or with --gpus) the run trains on N
+    data-parallel processes; train.batch_size stays the global batch.
 
     Examples: rmi train experiments.yaml -e quickstart --run rmi
               rmi train --set data.name=synthetic --set train.iterations=50 --set loss.name=rmi
+              rmi train experiments.yaml -e voc-table1 -r rmi-deeplabv3 --gpus 0,1,2,3
     """
-    plan = runner.single_run_plan(manifest, experiment, run, overrides or [])
-    # The target, not an open database: bad data must not create one (the runner checks first).
-    outcome = runner.train(db, plan, runs_dir=runs, wait=wait)
-    if outcome.report is not None:
-        outcome.report.check()
+    with runner.data_parallel() as ranks:
+        if ranks is not None and not ranks.is_lead:
+            runner.follow(ranks)
+            return
+        plan = runner.single_run_plan(manifest, experiment, run, overrides or [])
+        if gpus is not None and ranks is None:
+            devices = runner.parse_gpus(gpus)
+            runner.check_divides(plan.runs[0].config.train.batch_size, len(devices), "--gpus")
+            args = _train_args(manifest, experiment, run, overrides, db, runs, wait)
+            runner.relaunch(len(devices), args, ",".join(devices))
+            return
+        # The target, not an open database: bad data must not create one (the runner checks).
+        outcome = runner.train(db, plan, runs_dir=runs, wait=wait, ranks=ranks)
+        if outcome.report is not None:
+            outcome.report.check()
+
+
+def _train_args(
+    manifest: Path | None,
+    experiment: str | None,
+    run: str | None,
+    overrides: list[str] | None,
+    db: str | None,
+    runs: Path | None,
+    wait: bool,
+) -> list[str]:
+    """This `rmi train` command again, without --gpus (for the processes torchrun starts)."""
+    args = ["train", *([str(manifest)] if manifest else [])]
+    args += ["-e", experiment] if experiment else []
+    args += ["-r", run] if run else []  # "--run": torchrun would take it for its --run-path
+    for override in overrides or []:
+        args += ["--set", override]
+    args += ["--db", db] if db else []
+    args += ["--wait"] if wait else []
+    return args + (["--runs-dir", str(runs)] if runs else [])
 
 
 def evaluate(

@@ -34,7 +34,9 @@ def print_run(detail: dict[str, Any], fmt: str) -> None:
         memory = training.get("peak_train_memory_mb")
         lines.append(
             f"trained {training['iterations']} iterations in {training['train_time_s']:.0f} s "
-            f"({training['images_per_s']:.1f} images/s on {training['device']}), peak memory "
+            f"({training['images_per_s']:.1f} images/s on {training['device']}"
+            + _processes(training)
+            + "), peak memory "
             + ("not measured (CPU)" if memory is None else f"{memory:.0f} MiB")
         )
     for evaluation in detail["evaluations"]:
@@ -59,6 +61,13 @@ def _evaluation_line(evaluation: dict[str, Any]) -> str:
     if evaluation["peak_eval_memory_mb"] is not None:
         line += f", peak memory {evaluation['peak_eval_memory_mb']:.0f} MiB"
     return line
+
+
+def _processes(training: dict[str, Any]) -> str:
+    world = training.get("world_size") or 1
+    if world == 1:
+        return ""
+    return f" x {world} processes, {training.get('batch_per_rank')} images each per step"
 
 
 def _age(seconds: float | None) -> str:

@@ -56,11 +56,21 @@ class DeviceCache:
         return self.images[index], self.labels[index]
 
     def stream(
-        self, settings: AugmentSettings, *, batch_size: int, seed: int, start_iteration: int
+        self,
+        settings: AugmentSettings,
+        *,
+        batch_size: int,
+        seed: int,
+        start_iteration: int,
+        share: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Normalised batches from `start_iteration` on, made on the cache's device."""
+        """Normalised batches (this rank's share of each) from `start_iteration` on, made on
+        the cache's device."""
+        rank, world_size = share
         for iteration in count(start_iteration):
-            plans = batch_plan(len(self.images), batch_size, seed, iteration)
+            plans = batch_plan(
+                len(self.images), batch_size, seed, iteration, rank=rank, world_size=world_size
+            )
             images, labels = make_batch(self.sample, plans, settings)
             yield normalize(images, settings.mean, settings.std), labels.long()
 

@@ -42,15 +42,28 @@ class _BatchTasks(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Item t is batch t of the stream, uint8 and not normalised (made in a worker)."""
 
     def __init__(
-        self, dataset: SegmentationDataset, settings: AugmentSettings, batch_size: int, seed: int
+        self,
+        dataset: SegmentationDataset,
+        settings: AugmentSettings,
+        batch_size: int,
+        seed: int,
+        share: tuple[int, int],
     ) -> None:
         self.dataset = dataset
         self.settings = settings
         self.batch_size = batch_size
         self.seed = seed
+        self.rank, self.world_size = share
 
     def __getitem__(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
-        plans = batch_plan(len(self.dataset), self.batch_size, self.seed, iteration)
+        plans = batch_plan(
+            len(self.dataset),
+            self.batch_size,
+            self.seed,
+            iteration,
+            rank=self.rank,
+            world_size=self.world_size,
+        )
         return make_batch(self._sample, plans, self.settings)
 
     def _sample(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,17 +79,21 @@ def build_train_stream(
     seed: int,
     start_iteration: int = 0,
     device: torch.device | str = "cpu",
+    share: tuple[int, int] = (0, 1),
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless training batches from `start_iteration` on: images float32 normalised
     (B, 3, crop, crop) and labels int64 (B, crop, crop), both on `device`.
 
     Batch t is a pure function of (seed, t) (see `sampling.py`), so resuming at k yields exactly
-    the batches an uninterrupted stream yields from k. The GPU cache is used when
-    `cfg.gpu_cache` is "on", or "auto" on CUDA when the split fits (`gpu_cache.choose_backend`).
+    the batches an uninterrupted stream yields from k. `share = (rank, world_size)`: a
+    data-parallel rank's part of every batch (`batch_size` stays the global batch). The GPU
+    cache is used when `cfg.gpu_cache` is "on", or "auto" on CUDA when the split fits
+    (`gpu_cache.choose_backend`).
     """
-    if batch_size < 1 or start_iteration < 0:
+    if batch_size < 1 or start_iteration < 0 or batch_size % share[1]:
         raise ValueError(
-            f"need batch_size >= 1 and start_iteration >= 0; got {batch_size}, {start_iteration}"
+            f"need batch_size >= 1, a multiple of the world size, and start_iteration >= 0; "
+            f"got {batch_size}, world size {share[1]}, {start_iteration}"
         )
     if len(dataset) == 0:
         raise ValueError(f"{dataset!r} is empty: there is nothing to train on")
@@ -85,23 +102,22 @@ def build_train_stream(
     if choose_backend(dataset, cfg.gpu_cache, device) == "gpu_cache":
         cache = DeviceCache.build(dataset, device, workers=cfg.workers)
         return cache.stream(
-            settings, batch_size=batch_size, seed=seed, start_iteration=start_iteration
+            settings,
+            batch_size=batch_size,
+            seed=seed,
+            start_iteration=start_iteration,
+            share=share,
         )
-    return _worker_stream(dataset, cfg, settings, batch_size, seed, start_iteration, device)
+    tasks = _BatchTasks(dataset, settings, batch_size, seed, share)
+    return _worker_stream(tasks, cfg, start_iteration, device)
 
 
 def _worker_stream(
-    dataset: SegmentationDataset,
-    cfg: DataConfig,
-    settings: AugmentSettings,
-    batch_size: int,
-    seed: int,
-    start_iteration: int,
-    device: torch.device,
+    tasks: _BatchTasks, cfg: DataConfig, start_iteration: int, device: torch.device
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    workers = cfg.workers
+    workers, settings = cfg.workers, tasks.settings
     loader = DataLoader(
-        _BatchTasks(dataset, settings, batch_size, seed),
+        tasks,
         batch_size=None,
         sampler=count(start_iteration),  # an endless iterable is fine
         num_workers=workers,

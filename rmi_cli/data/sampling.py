@@ -4,6 +4,9 @@
 The stream walks through epochs: sample positions t*B .. t*B+B-1 of an endless sequence made of
 one random permutation of the dataset per epoch (permutation e seeded by (seed, e)); a batch may
 straddle two epochs. Slot j of batch t augments with a generator seeded by (seed, t, j).
+
+Data-parallel rank r of N takes slots r*B/N .. (r+1)*B/N - 1 of every batch: the ranks' shares
+put together are exactly the batch one process would draw, and still a pure function of (seed, t).
 """
 
 from __future__ import annotations
@@ -38,12 +41,26 @@ class SlotPlan:
     augment_seed: int
 
 
-def batch_plan(num_samples: int, batch_size: int, seed: int, iteration: int) -> list[SlotPlan]:
-    """The samples of batch `iteration` (0-based) of the training stream."""
+def batch_plan(
+    num_samples: int,
+    batch_size: int,
+    seed: int,
+    iteration: int,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[SlotPlan]:
+    """The samples of batch `iteration` (0-based) of the training stream; with `world_size` > 1
+    only rank `rank`'s share of it (`batch_size` is the global batch, a multiple of it)."""
     if num_samples < 1:
         raise ValueError("cannot draw batches from an empty dataset")
+    per_rank, rest = divmod(batch_size, world_size)
+    if rest or not 0 <= rank < world_size:
+        raise ValueError(
+            f"rank {rank} of {world_size} cannot take an equal share of a batch of {batch_size}"
+        )
     plan = []
-    for slot in range(batch_size):
+    for slot in range(rank * per_rank, (rank + 1) * per_rank):
         position = iteration * batch_size + slot
         epoch, offset = divmod(position, num_samples)
         index = epoch_permutation(num_samples, seed, epoch)[offset]

@@ -54,3 +54,18 @@ def read_evidence(row: ImageEvidence, where: str) -> ImageCounts:
         ) from None
     names = tuple(str(name) for name in row.names_json)
     return ImageCounts(names, array.astype(np.int64), float(row.boundary_fraction))
+
+
+def check_blob(blob: bytes, encoding: str, images: int, classes: int) -> None:
+    """A `ValueError` unless `blob` holds (images, 4, classes) counts in `ENCODING`."""
+    if encoding != ENCODING:
+        raise ValueError(f"counts encoded as {encoding!r}; this rmi reads {ENCODING!r}")
+    try:
+        size = len(zlib.decompress(blob))
+    except zlib.error as exc:
+        raise ValueError(f"counts are not zlib data ({exc})") from None
+    expected = images * len(COUNT_ROWS) * classes * 8
+    if size != expected:
+        raise ValueError(
+            f"counts hold {size} bytes; {images} images x {classes} classes need {expected}"
+        )

@@ -70,6 +70,7 @@ def store_train_result(db: Database, run_id: int, result: TrainResult) -> None:
         summary.train_time_s, summary.images_per_s = result.train_time_s, result.images_per_s
         summary.peak_train_memory_mb = result.peak_train_memory_mb
         summary.rmi_fallbacks, summary.resumed_from = result.rmi_fallbacks, result.resumed_from
+        summary.world_size, summary.batch_per_rank = result.world_size, result.batch_per_rank
         summary.environment_id = environment.id
         session.add(summary)
         run.checkpoint_path, run.environment_id = result.checkpoint, environment.id

@@ -53,7 +53,7 @@ def evaluation_rows(
 ) -> list[EvaluationRecord]:
     """One record per (run of the experiment x split x post-processing), in the experiment's
     run order, plain evaluation first, then CRF by iterations; with each evaluation's per-image
-    counts (`image_counts`, None when stored before revision 0003) and environment."""
+    counts (`image_counts`, None when stored before revision 0004) and environment."""
     with db.session() as session:
         experiment_id = find_experiment_id(session, db, experiment)
         members = session.execute(
@@ -176,9 +176,19 @@ def throughput_rows(db: Database) -> list[ThroughputRecord]:
                 peak_train_memory_mb=summary.peak_train_memory_mb,
                 device=device,
                 resumed_from=summary.resumed_from,
+                world_size=summary.world_size,
+                batch_per_rank=_batch_per_rank(summary, config),
             )
             for summary, config_hash, config, device in session.execute(stmt)
         ]
+
+
+def _batch_per_rank(summary: TrainSummary, config: dict[str, Any]) -> int | None:
+    """Stored since revision 0003; before it every run trained in one process."""
+    if summary.batch_per_rank is not None:
+        return summary.batch_per_rank
+    batch = (config.get("train") or {}).get("batch_size")
+    return batch // summary.world_size if isinstance(batch, int) else None
 
 
 def find_experiment_id(session: Session, db: Database, name: str) -> int:

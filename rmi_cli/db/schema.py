@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -215,6 +216,9 @@ class TrainSummary(Base):
     resumed_from: Mapped[int | None]
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Data-parallel processes (revision 0003); NULL batch_per_rank: trained before it, 1 process.
+    world_size: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    batch_per_rank: Mapped[int | None]
 
 
 class Evaluation(Base):
@@ -245,7 +249,7 @@ class Evaluation(Base):
     crf_workers: Mapped[int | None]
     crf_params_json: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     total_median_ms: Mapped[float | None] = mapped_column(Float)  # network + CRF per image
-    # Boundary IoU (revision 0003); None for evaluations stored before it
+    # Boundary IoU (revision 0004); None for evaluations stored before it
     boundary_miou: Mapped[float | None] = mapped_column(Float)
     peak_eval_memory_mb: Mapped[float | None] = mapped_column(Float)
     probs_dir: Mapped[str | None] = mapped_column(Text)

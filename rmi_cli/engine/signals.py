@@ -12,13 +12,16 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[Callable[[], bool]]:
+def stop_on_signals(*, escalate: bool = True) -> Iterator[Callable[[], bool]]:
     """Within the block, SIGINT/SIGTERM set a flag instead of killing the process.
 
     Yields the `should_stop` callable for `train_run`, which then writes a checkpoint and raises
     `Interrupted`. A second signal restores the previous handlers' behaviour by re-raising
-    through them, so a stuck process can still be stopped. Outside the main thread (where
-    Python cannot install handlers) the block only yields a flag that never becomes true.
+    through them, so a stuck process can still be stopped, unless `escalate` is false: a
+    process under torchrun gets Ctrl-C's SIGINT from the terminal and then the one torchrun
+    passes on, and must not die of the second while it checkpoints (torchrun itself kills what
+    is still there after its shutdown timeout). Outside the main thread (where Python cannot
+    install handlers) the block only yields a flag that never becomes true.
     """
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -27,7 +30,7 @@ def stop_on_signals() -> Iterator[Callable[[], bool]]:
     previous = {number: signal.getsignal(number) for number in _SIGNALS}
 
     def handle(number: int, frame: FrameType | None) -> None:
-        if stop.is_set():
+        if stop.is_set() and escalate:
             _call_previous(previous[signal.Signals(number)], number, frame)
             return
         stop.set()

@@ -8,14 +8,17 @@ computes.
 
 Losses are read back from the device only at report, checkpoint and stop points (one sync
 each), never every step, so the CPU keeps queueing kernels ahead of a CUDA device.
+
+Data-parallel (`ranks`, from `distributed.join_from_env`): every rank runs this loop in lockstep
+on its share of each batch; the reported losses and fallback counts are summed over the ranks,
+the ranks vote on stopping every step, and rank 0 alone writes the checkpoint (which holds every
+rank's RNG state, so a resume with the same number of processes is exact too) and reports.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,47 +29,31 @@ from torch import nn
 from rmi_cli.atomic import atomic_write_json
 from rmi_cli.config import RunConfig, loss_options
 from rmi_cli.data import build_dataset, build_train_stream
+from rmi_cli.data.sampling import mix_seed
 from rmi_cli.engine import checkpoint as ckpt
-from rmi_cli.engine.fingerprint import environment_fingerprint
+from rmi_cli.engine.bookkeeping import (
+    LoopState,
+    RunParts,
+    report,
+    result,
+    save,
+    stop,
+    stop_voted,
+)
+from rmi_cli.engine.distributed import Ranks, check_batch, resolve_rank_device, wrap_model
 from rmi_cli.engine.optim import build_optimizer, set_lr
 from rmi_cli.engine.progress import TrainClock, TrainProgress
-from rmi_cli.engine.rng import capture_rng_state, restore_rng_state, seed_everything
+from rmi_cli.engine.rng import restore_rng_state, seed_everything
 from rmi_cli.engine.runtime import numerics, place_model, resolve_device, to_input
 from rmi_cli.engine.schedule import schedule_from_config
 from rmi_cli.engine.timing import autocast, peak_memory_mb, reset_peak_memory, resolve_precision
-from rmi_cli.errors import CheckpointError, Interrupted, RunFailed
-from rmi_cli.losses import build_loss
+from rmi_cli.errors import CheckpointError
+from rmi_cli.losses import LOCAL, build_loss
 from rmi_cli.models import build_model
 from rmi_cli.records import TrainMetrics, TrainResult
 from rmi_cli.run_folder import RunFolder
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
-
-
-@dataclass
-class RunParts:
-    """Everything built once for a run (benchmarks build one to time the bare step)."""
-
-    config: RunConfig
-    workdir: Path
-    device: torch.device
-    precision: str  # "bf16" or "fp32"
-    model: nn.Module  # the module whose weights are saved
-    forward: Callable[[torch.Tensor], torch.Tensor]  # the model, or its compiled version
-    loss_fn: nn.Module
-    optimizer: torch.optim.Optimizer
-    dataset: Any
-    signature: dict[str, Any]
-
-
-@dataclass
-class _LoopState:
-    iteration: int = 0  # optimiser steps done
-    window: list[float] = field(default_factory=list)  # losses since the last report
-    last_loss: float = math.nan
-    fallbacks_before: int = 0  # RMI fallbacks counted by earlier processes of this run
-    resumed_from: int | None = None
-    pending: list[torch.Tensor] = field(default_factory=list)  # losses still on the device
 
 
 def train_run(
@@ -76,15 +63,22 @@ def train_run(
     on_metrics: Callable[[TrainMetrics], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress: bool = True,
+    ranks: Ranks | None = None,
 ) -> TrainResult:
-    """Train `config` in `workdir`, resuming from its latest checkpoint when there is one."""
-    device = resolve_device(config.train.device)
+    """Train `config` in `workdir`, resuming from its latest checkpoint when there is one; with
+    `ranks`, as one of several data-parallel processes (see the module doc)."""
+    if ranks is None:
+        device = resolve_device(config.train.device)
+    else:
+        check_batch(config.train.batch_size, ranks.world_size)
+        device = resolve_rank_device(config.train.device, ranks)
     with numerics(deterministic=config.train.deterministic, device=device):
-        run = build_run(config, Path(workdir), device)
+        run = build_run(config, Path(workdir), device, ranks=ranks)
         state, rng_state = _resume(run)
-        atomic_write_json(RunFolder(run.workdir).config_file, config.to_json_dict())
+        if run.is_lead:
+            atomic_write_json(RunFolder(run.workdir).config_file, config.to_json_dict())
         if state.iteration >= config.train.iterations:
-            return _result(run, state, train_time_s=0.0, images_per_s=0.0, peak_mb=None)
+            return result(run, state, train_time_s=0.0, images_per_s=0.0, peak_mb=None)
         stream = build_train_stream(
             run.dataset,
             config.data,
@@ -92,25 +86,35 @@ def train_run(
             seed=config.seed,
             start_iteration=state.iteration,
             device=device,
+            share=(0, 1) if ranks is None else (ranks.rank, ranks.world_size),
         )
         # Creating a DataLoader iterator draws its base seed from the global torch generator, so
         # the stream is primed before the generators are restored, never inside the loop.
         stream = _primed(stream)
         if rng_state is not None:
             restore_rng_state(rng_state)
+        progress = progress and run.is_lead
         return _loop(
             run, state, stream, on_metrics=on_metrics, should_stop=should_stop, progress=progress
         )
 
 
-def build_run(config: RunConfig, workdir: Path, device: torch.device) -> RunParts:
-    """Seed, then build dataset -> model (classes from the dataset) -> loss -> SGD."""
+def build_run(
+    config: RunConfig, workdir: Path, device: torch.device, *, ranks: Ranks | None = None
+) -> RunParts:
+    """Seed, then build dataset -> model (classes from the dataset) -> loss -> SGD; with
+    `ranks`, the model is wrapped for data-parallel training (synchronised BatchNorm, DDP)."""
     seed_everything(config.seed)
     dataset = build_dataset(config.data, config.data.train_split)
     num_classes = dataset.info.num_classes
     model = build_model(config.model, num_classes=num_classes)
     model = place_model(model, device, channels_last=config.train.channels_last)
     model.train()
+    trainer: nn.Module = model
+    if ranks is not None:
+        model, trainer = wrap_model(model, ranks)
+        if ranks.rank:  # the same weights everywhere, but dropout draws of its own
+            seed_everything(mix_seed(config.seed, ranks.rank))
     loss_fn = build_loss(config.loss.name, num_classes=num_classes, **loss_options(config.loss))
     return RunParts(
         config=config,
@@ -118,11 +122,13 @@ def build_run(config: RunConfig, workdir: Path, device: torch.device) -> RunPart
         device=device,
         precision=resolve_precision(config.train.precision, device),
         model=model,
-        forward=torch.compile(model) if config.train.compile else model,
+        forward=torch.compile(trainer) if config.train.compile else trainer,
         loss_fn=loss_fn.to(device),
         optimizer=build_optimizer(model, config.train),
         dataset=dataset,
         signature=ckpt.model_signature(config.model, num_classes),
+        ranks=ranks,
+        share=LOCAL if ranks is None else ranks.share(),
     )
 
 
@@ -132,11 +138,11 @@ def _primed(stream: Batches) -> Batches:
     return itertools.chain([first], stream)
 
 
-def _resume(run: RunParts) -> tuple[_LoopState, dict[str, Any] | None]:
+def _resume(run: RunParts) -> tuple[LoopState, dict[str, Any] | None]:
     """Load the workdir's latest checkpoint into the model and optimiser, if there is one."""
     path = ckpt.latest_checkpoint(run.workdir)
     if path is None:
-        return _LoopState(), None
+        return LoopState(), None
     state = ckpt.load_checkpoint(
         path, signature=run.signature, config_hash=run.config.canonical_hash()
     )
@@ -147,13 +153,23 @@ def _resume(run: RunParts) -> tuple[_LoopState, dict[str, Any] | None]:
         raise CheckpointError(f"checkpoint {path}: optimiser state does not fit ({err})") from err
     loop = state["loop"]
     iteration = int(state["iteration"])
-    return _LoopState(
+    return LoopState(
         iteration=iteration,
         window=[float(v) for v in loop["window"]],
         last_loss=float(loop["last_loss"]),
         fallbacks_before=int(loop["rmi_fallbacks"]),
         resumed_from=iteration,
-    ), state["rng"]
+    ), _rank_rng(run, state)
+
+
+def _rank_rng(run: RunParts, state: dict[str, Any]) -> dict[str, Any] | None:
+    """This rank's saved RNG state: rank 0's is `rng`, the others' are in `rng_ranks` when the
+    checkpoint was written by as many processes (else they keep their fresh seeds: the batches
+    are the same, only dropout draws differ from the uninterrupted run)."""
+    if run.ranks is None or run.ranks.is_lead:
+        return state["rng"]
+    others = state.get("rng_ranks") or []
+    return others[run.ranks.rank] if len(others) == run.ranks.world_size else None
 
 
 def train_step(
@@ -170,16 +186,20 @@ def train_step(
         # Our models already return input-size logits; this keeps other models to the recipe
         # ("logits upsampled to the input size before the loss"), with the models' convention.
         logits = F.interpolate(logits, labels.shape[-2:], mode="bilinear", align_corners=True)
-    loss = run.loss_fn(logits, labels, progress=step / train.iterations)
+    # With ranks, `loss` is this rank's part of the global-batch loss; DDP averages gradients
+    # over the ranks, so scaling by N makes the update that of the summed (global) loss.
+    # (`share` only then: a loss written for one process need not know the keyword.)
+    shared = {"share": run.share} if run.ranks is not None else {}
+    loss = run.loss_fn(logits, labels, progress=step / train.iterations, **shared)
     run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss * run.world_size if run.world_size > 1 else loss).backward()
     run.optimizer.step()
     return loss.detach()
 
 
 def _loop(
     run: RunParts,
-    state: _LoopState,
+    state: LoopState,
     stream: Batches,
     *,
     on_metrics: Callable[[TrainMetrics], None] | None,
@@ -191,124 +211,23 @@ def _loop(
     clock = TrainClock(start_iteration=state.iteration)
     with TrainProgress(total=train.iterations, start=state.iteration, enabled=progress) as bar:
         while state.iteration < train.iterations:
-            if should_stop is not None and should_stop():
-                _stop(run, state)
+            if stop_voted(run, should_stop):
+                stop(run, state)
             images, labels = next(stream)
             state.pending.append(train_step(run, images, labels, state.iteration))
             state.iteration += 1
             bar.advance(state.iteration)
             finished = state.iteration == train.iterations
             if state.iteration % train.log_every == 0 or finished:
-                _report(run, state, clock, bar, on_metrics)
+                report(run, state, clock, bar, on_metrics)
             if state.iteration % train.checkpoint_every == 0 or finished:
-                _save(run, state)
+                save(run, state)
     done = state.iteration - clock.start_iteration
     train_time = clock.elapsed()
-    return _result(
+    return result(
         run,
         state,
         train_time_s=train_time,
         images_per_s=done * train.batch_size / max(train_time, 1e-9),
         peak_mb=peak_memory_mb(run.device),
-    )
-
-
-def _flush(run: RunParts, state: _LoopState) -> None:
-    """Read the pending losses back (one device sync) and fail on the first non-finite one."""
-    if not state.pending:
-        return
-    values = torch.stack(state.pending).float().cpu().tolist()
-    first = state.iteration - len(values) + 1
-    state.pending.clear()
-    for offset, value in enumerate(values):
-        if not math.isfinite(value):
-            raise RunFailed(
-                f"training diverged: the loss is {value} at iteration {first + offset} of "
-                f"{run.config.train.iterations}; lower train.lr or check the data and the loss "
-                f"options (checkpoints before it are kept in "
-                f"{ckpt.checkpoint_dir(run.workdir)})"
-            )
-    state.window.extend(values)
-    state.last_loss = values[-1]
-
-
-def _report(
-    run: RunParts,
-    state: _LoopState,
-    clock: TrainClock,
-    bar: TrainProgress,
-    on_metrics: Callable[[TrainMetrics], None] | None,
-) -> None:
-    _flush(run, state)
-    if not state.window:
-        return
-    train = run.config.train
-    metrics = TrainMetrics(
-        iteration=state.iteration,
-        loss=math.fsum(state.window) / len(state.window),
-        lr=schedule_from_config(train, state.iteration - 1),
-        images_per_s=clock.lap(state.iteration, train.batch_size),
-        elapsed_s=clock.elapsed(),
-        rmi_fallbacks=_fallbacks(run, state),
-    )
-    state.window.clear()
-    bar.report(metrics, eta_s=clock.eta(state.iteration, train.iterations))
-    if on_metrics is not None:
-        on_metrics(metrics)
-
-
-def _fallbacks(run: RunParts, state: _LoopState) -> int:
-    return state.fallbacks_before + int(getattr(run.loss_fn, "fallback_count", 0))
-
-
-def _save(run: RunParts, state: _LoopState) -> Path:
-    _flush(run, state)
-    return ckpt.save_checkpoint(
-        ckpt.checkpoint_dir(run.workdir),
-        {
-            "iteration": state.iteration,
-            "config_hash": run.config.canonical_hash(),
-            "signature": run.signature,
-            "model": run.model.state_dict(),
-            "optimizer": run.optimizer.state_dict(),
-            "rng": capture_rng_state(),
-            "loop": {
-                "window": list(state.window),
-                "last_loss": state.last_loss,
-                "rmi_fallbacks": _fallbacks(run, state),
-            },
-        },
-    )
-
-
-def _stop(run: RunParts, state: _LoopState) -> None:
-    path = _save(run, state)
-    raise Interrupted(
-        f"run stopped at iteration {state.iteration} of {run.config.train.iterations}; "
-        f"checkpoint saved to {path}; run it again with the same work directory "
-        f"({run.workdir}) to resume from there"
-    )
-
-
-def _result(
-    run: RunParts,
-    state: _LoopState,
-    *,
-    train_time_s: float,
-    images_per_s: float,
-    peak_mb: float | None,
-) -> TrainResult:
-    final = ckpt.checkpoint_dir(run.workdir) / f"iter-{state.iteration}.pt"
-    if not final.is_file():
-        final = RunFolder(run.workdir).last_checkpoint
-    return TrainResult(
-        checkpoint=str(final),
-        iterations=state.iteration,
-        final_loss=state.last_loss,
-        train_time_s=train_time_s,
-        images_per_s=images_per_s,
-        peak_train_memory_mb=peak_mb,
-        rmi_fallbacks=_fallbacks(run, state),
-        resumed_from=state.resumed_from,
-        fingerprint=environment_fingerprint(run.device),
     )

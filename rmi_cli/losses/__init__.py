@@ -11,15 +11,17 @@ Every loss ignores labels equal to `ignore_index` (255) and labels outside [0, C
 """
 
 from rmi_cli.losses.affinity import AffinityLoss, affinity_field_loss
-from rmi_cli.losses.base import LossInputError, SegLoss
+from rmi_cli.losses.base import LOCAL, BatchShare, LossInputError, SegLoss
 from rmi_cli.losses.baselines import BCELoss, CELoss, bce_loss, ce_loss
 from rmi_cli.losses.registry import LOSSES, LossBuilder, build_loss, loss_option_names
 from rmi_cli.losses.rmi import RMILoss, rmi_loss, rmi_per_class
 
 __all__ = [
+    "LOCAL",
     "LOSSES",
     "AffinityLoss",
     "BCELoss",
+    "BatchShare",
     "CELoss",
     "LossBuilder",
     "LossInputError",

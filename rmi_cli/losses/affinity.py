@@ -31,7 +31,7 @@ from torch import Tensor
 
 from rmi_cli.constants import IGNORE_INDEX
 from rmi_cli.errors import LossOptionError
-from rmi_cli.losses.base import SegLoss, check_inputs, valid_mask, work_dtype
+from rmi_cli.losses.base import LOCAL, BatchShare, SegLoss, check_inputs, valid_mask, work_dtype
 from rmi_cli.losses.baselines import ce_loss
 
 # Ke et al.'s clipping of the probabilities and their complements.
@@ -73,13 +73,14 @@ def affinity_field_loss(
     downsample: int = 8,
     progress: float = 0.0,
     ignore_index: int = IGNORE_INDEX,
+    share: BatchShare = LOCAL,
 ) -> Tensor:
     """Softmax CE + the decayed affinity field terms (see the module doc): a scalar."""
     check_affinity_options(kld_margin, lambda_edge, lambda_non_edge, decay_base, downsample)
     classes = check_inputs(logits, labels, num_classes)
-    ce = ce_loss(logits, labels, num_classes=classes, ignore_index=ignore_index)
+    ce = ce_loss(logits, labels, num_classes=classes, ignore_index=ignore_index, share=share)
     small_labels, probs = _downsample(logits, labels, classes, ignore_index, downsample)
-    edge, non_edge = affinity_terms(small_labels, probs, kld_margin)
+    edge, non_edge = affinity_terms(small_labels, probs, kld_margin, share=share)
     decay = float(decay_base) ** (-float(progress))
     return ce + decay * (lambda_edge * edge + lambda_non_edge * non_edge)
 
@@ -104,8 +105,11 @@ def _downsample(
     return coded.long(), torch.softmax(logits, dim=1)
 
 
-def affinity_terms(labels: Tensor, probs: Tensor, kld_margin: float) -> tuple[Tensor, Tensor]:
-    """(mean edge hinge, mean non-edge KL) over the valid 8-neighbour pairs.
+def affinity_terms(
+    labels: Tensor, probs: Tensor, kld_margin: float, *, share: BatchShare = LOCAL
+) -> tuple[Tensor, Tensor]:
+    """(mean edge hinge, mean non-edge KL) over the valid 8-neighbour pairs (of the global
+    batch when `share` is a rank's part of one).
 
     labels (B, h, w) with values >= C meaning "no label"; probs (B, C, h, w).
     """
@@ -118,6 +122,7 @@ def affinity_terms(labels: Tensor, probs: Tensor, kld_margin: float) -> tuple[Te
     edge_sum, edge_count, non_edge_sum, non_edge_count = (
         torch.stack(t).sum() for t in zip(*parts, strict=True)
     )
+    edge_count, non_edge_count = share.total(edge_count), share.total(non_edge_count)
     return edge_sum / edge_count.clamp(min=1), non_edge_sum / non_edge_count.clamp(min=1)
 
 
@@ -187,13 +192,16 @@ class AffinityLoss(SegLoss):
             "downsample": downsample,
         }
 
-    def forward(self, logits: Tensor, labels: Tensor, *, progress: float = 0.0) -> Tensor:
+    def forward(
+        self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
+    ) -> Tensor:
         return affinity_field_loss(
             logits,
             labels,
             num_classes=self.num_classes,
             progress=progress,
             ignore_index=self.ignore_index,
+            share=share,
             **self.options,
         )
 

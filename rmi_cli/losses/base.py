@@ -7,10 +7,38 @@ CamVid with 11 classes, any other out-of-range value) is ignored by every loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
 from rmi_cli.errors import LossOptionError
+
+
+@dataclass(frozen=True)
+class BatchShare:
+    """This process's share of a global batch split across data-parallel ranks.
+
+    Every loss here is a sum over pixels (or images, or pixel pairs) divided by a count of the
+    same things. With a share, a loss divides its local sum by the count summed over all ranks
+    (`total`), so it returns this rank's part of the global-batch loss: the parts add up to the
+    loss of the whole batch, whatever the shares' valid-pixel counts are (a mean of per-rank
+    means would not). `sum_ranks` all-reduces a tensor with SUM across the ranks; None (the
+    default, `LOCAL`) means one process holds the whole batch.
+    """
+
+    world_size: int = 1
+    sum_ranks: Callable[[Tensor], Tensor] | None = None
+
+    def total(self, local: Tensor) -> Tensor:
+        """`local` (a count; no gradient flows through it) summed over every rank."""
+        if self.sum_ranks is None:
+            return local
+        return self.sum_ranks(local.detach().clone())
+
+
+LOCAL = BatchShare()
 
 
 class LossInputError(ValueError):
@@ -25,8 +53,9 @@ class SegLoss(nn.Module):
     """A segmentation loss: `forward(logits (B, C, H, W), labels (B, H, W)) -> scalar`.
 
     `progress` is step / max_iter in [0, 1]; only losses with a schedule (the affinity field
-    loss's decay) use it. `fallback_count` counts RMI Cholesky fallbacks since construction and
-    stays 0 for every other loss; it is meant for logging.
+    loss's decay) use it. `share` says which part of a data-parallel global batch this is
+    (`BatchShare`); the default is the whole batch. `fallback_count` counts RMI Cholesky
+    fallbacks since construction and stays 0 for every other loss; it is meant for logging.
     """
 
     def __init__(self, *, num_classes: int, ignore_index: int) -> None:
@@ -43,7 +72,9 @@ class SegLoss(nn.Module):
         """How many (image, class) matrices needed the Cholesky fallback so far."""
         return int(self._fallbacks)
 
-    def forward(self, logits: Tensor, labels: Tensor, *, progress: float = 0.0) -> Tensor:
+    def forward(
+        self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
+    ) -> Tensor:
         raise NotImplementedError
 
     def extra_repr(self) -> str:

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rmi_cli.constants import IGNORE_INDEX
-from rmi_cli.losses.base import SegLoss, check_inputs, valid_mask, work_dtype
+from rmi_cli.losses.base import LOCAL, BatchShare, SegLoss, check_inputs, valid_mask, work_dtype
 from rmi_cli.losses.rmi_pixel_terms import PixelTerms
 
 # F.cross_entropy's own default: a target value no class can have.
@@ -20,6 +20,7 @@ def ce_loss(
     *,
     num_classes: int | None = None,
     ignore_index: int = IGNORE_INDEX,
+    share: BatchShare = LOCAL,
 ) -> Tensor:
     """Softmax cross-entropy (paper Eq. 1), mean over valid pixels; 0 when none is valid.
 
@@ -32,7 +33,7 @@ def ce_loss(
     total = F.cross_entropy(
         logits.to(work_dtype(logits)), target, ignore_index=_NO_LABEL, reduction="sum"
     )
-    return total / valid.sum().clamp(min=1)
+    return total / share.total(valid.sum()).clamp(min=1)
 
 
 def bce_loss(
@@ -41,6 +42,7 @@ def bce_loss(
     *,
     num_classes: int | None = None,
     ignore_index: int = IGNORE_INDEX,
+    share: BatchShare = LOCAL,
 ) -> Tensor:
     """The RMI objective's pixel term alone (recipe 1.2): sigmoid BCE against the one-hot
     labels, summed over valid pixels and classes, divided by (valid pixels + 1)."""
@@ -48,7 +50,7 @@ def bce_loss(
     dtype = work_dtype(logits)
     total, _ = PixelTerms.apply(logits, labels, classes, ignore_index, None, dtype)
     count = valid_mask(labels, classes, ignore_index).sum()
-    return (total / (count + 1)).to(dtype)
+    return (total / (share.total(count) + 1)).to(dtype)
 
 
 class CELoss(SegLoss):
@@ -57,8 +59,16 @@ class CELoss(SegLoss):
     def __init__(self, *, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
         super().__init__(num_classes=num_classes, ignore_index=ignore_index)
 
-    def forward(self, logits: Tensor, labels: Tensor, *, progress: float = 0.0) -> Tensor:
-        return ce_loss(logits, labels, num_classes=self.num_classes, ignore_index=self.ignore_index)
+    def forward(
+        self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
+    ) -> Tensor:
+        return ce_loss(
+            logits,
+            labels,
+            num_classes=self.num_classes,
+            ignore_index=self.ignore_index,
+            share=share,
+        )
 
 
 class BCELoss(SegLoss):
@@ -67,7 +77,13 @@ class BCELoss(SegLoss):
     def __init__(self, *, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
         super().__init__(num_classes=num_classes, ignore_index=ignore_index)
 
-    def forward(self, logits: Tensor, labels: Tensor, *, progress: float = 0.0) -> Tensor:
+    def forward(
+        self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
+    ) -> Tensor:
         return bce_loss(
-            logits, labels, num_classes=self.num_classes, ignore_index=self.ignore_index
+            logits,
+            labels,
+            num_classes=self.num_classes,
+            ignore_index=self.ignore_index,
+            share=share,
         )

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 from rmi_cli.constants import IGNORE_INDEX
 from rmi_cli.errors import LossOptionError
-from rmi_cli.losses.base import SegLoss, check_inputs, valid_mask, work_dtype
+from rmi_cli.losses.base import LOCAL, BatchShare, SegLoss, check_inputs, valid_mask, work_dtype
 from rmi_cli.losses.region import RegionScatter, rmi_from_scatter
 from rmi_cli.losses.rmi_pixel_terms import PixelTerms, Pooling, pool_labels
 
@@ -91,6 +92,7 @@ def _rmi_parts(
     region: tuple[int, str, int],
     ignore_index: int,
     with_rmi: bool = True,
+    share: BatchShare = LOCAL,
 ) -> tuple[Tensor, Tensor | None, Tensor | int]:
     """(BCE term (float64 scalar), per-(image, class) RMI (B, C) float64, fallback count)."""
     radius, pool, pool_size = region
@@ -103,7 +105,8 @@ def _rmi_parts(
     bce_sum, probs = PixelTerms.apply(
         logits, labels, classes, ignore_index, pooling if with_rmi else None, dtype
     )
-    bce = bce_sum / (valid.sum() + 1)  # recipe 1.2: divided by (valid pixels + 1)
+    # recipe 1.2: divided by (valid pixels + 1), the pixels of the whole (global) batch
+    bce = bce_sum / (share.total(valid.sum()) + 1)
     if not with_rmi:
         return bce, None, 0
     targets = pool_labels(labels, valid, classes, pooling, dtype)
@@ -113,10 +116,21 @@ def _rmi_parts(
 
 
 def _combine(
-    bce: Tensor, per_class: Tensor | None, weight_lambda: float, lambda_way: int
+    bce: Tensor,
+    per_class: Tensor | None,
+    weights: tuple[float, int],
+    share: BatchShare = LOCAL,
 ) -> Tensor:
-    """Eq. 16 with the released code's two weightings; rmi = batch mean, then class sum."""
-    rmi = 0.0 if per_class is None else per_class.mean(0).sum()
+    """Eq. 16 with the released code's two weightings; rmi = batch mean, then class sum. The
+    batch is the global one: this rank's images summed, divided by every rank's image count."""
+    weight_lambda, lambda_way = weights
+    rmi: Tensor | float = 0.0
+    if per_class is not None:
+        if share.sum_ranks is None:
+            rmi = per_class.mean(0).sum()
+        else:
+            images = share.total(torch.tensor(per_class.shape[0], device=per_class.device))
+            rmi = (per_class.sum(0) / images).sum()
     if lambda_way == 1:
         return weight_lambda * bce + (1.0 - weight_lambda) * rmi
     return bce + weight_lambda * rmi
@@ -163,6 +177,7 @@ def rmi_loss(
     weight_lambda: float = 0.5,
     lambda_way: int = 1,
     ignore_index: int = IGNORE_INDEX,
+    share: BatchShare = LOCAL,
 ) -> Tensor:
     """BCE + RMI (Eq. 16) of logits (B, C, H, W) against labels (B, H, W): a scalar.
 
@@ -179,6 +194,7 @@ def rmi_loss(
         region=(radius, pool, pool_size),
         weights=(weight_lambda, lambda_way),
         ignore_index=ignore_index,
+        share=share,
     )[0]
 
 
@@ -190,6 +206,7 @@ def _rmi_objective(
     region: tuple[int, str, int],
     weights: tuple[float, int],
     ignore_index: int,
+    share: BatchShare = LOCAL,
 ) -> tuple[Tensor, Tensor | int]:
     weight_lambda, lambda_way = weights
     check_weights(weight_lambda, lambda_way)
@@ -200,8 +217,9 @@ def _rmi_objective(
         region=region,
         ignore_index=ignore_index,
         with_rmi=_rmi_weight(weight_lambda, lambda_way) != 0.0,
+        share=share,
     )
-    total = _combine(bce, per_class, weight_lambda, lambda_way)
+    total = _combine(bce, per_class, weights, share)
     return total.to(work_dtype(logits)), fallbacks
 
 
@@ -225,7 +243,9 @@ class RMILoss(SegLoss):
         self.region = (radius, pool, pool_size)
         self.weights = (float(weight_lambda), lambda_way)
 
-    def forward(self, logits: Tensor, labels: Tensor, *, progress: float = 0.0) -> Tensor:
+    def forward(
+        self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
+    ) -> Tensor:
         loss, fallbacks = _rmi_objective(
             logits,
             labels,
@@ -233,6 +253,7 @@ class RMILoss(SegLoss):
             region=self.region,
             weights=self.weights,
             ignore_index=self.ignore_index,
+            share=share,
         )
         self._fallbacks = self._fallbacks + fallbacks
         return loss

@@ -31,9 +31,15 @@ ASPP_RATES: dict[int, tuple[int, int, int]] = {16: (6, 12, 18), 8: (12, 24, 36)}
 
 
 def classify(classifier: nn.Module, features: Tensor) -> Tensor:
-    """`classifier(features)` in float32, whatever autocast surrounds it: (B, C, h, w) logits."""
+    """`classifier(features)` in float32, whatever autocast surrounds it: (B, C, h, w) logits.
+    (At least float32: a float64 model, as the float64 tests build, stays float64.)"""
     with torch.autocast(features.device.type, enabled=False):
-        return classifier(features.float())
+        return classifier(at_least_float32(features))
+
+
+def at_least_float32(x: Tensor) -> Tensor:
+    """`x` as float32 when it is a narrower float (bf16, fp16); float64 stays float64."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
 def resize(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -148,7 +154,7 @@ class SegmentationModel(nn.Module):
         """(B, 3, H, W) normalised images -> (B, num_classes, H, W) float32 logits."""
         logits = self.head(self.backbone(images))  # (B, C, H/4 or H/OS, W/4 or W/OS) float32
         with torch.autocast(logits.device.type, enabled=False):
-            return resize(logits.float(), images.shape[-2:])
+            return resize(at_least_float32(logits), images.shape[-2:])
 
 
 def deeplabv3(

@@ -53,10 +53,20 @@ from rmi_cli.runner.jobs import WorkerOptions
 from rmi_cli.runner.lookup import find_run, plan_experiment, single_run_plan
 from rmi_cli.runner.plan_settings import PlanSetting, SettingValue
 from rmi_cli.runner.preflight import check_datasets, check_weights, weights_warnings
+from rmi_cli.runner.ranks import (
+    check_divides,
+    data_parallel,
+    follow,
+    parse_gpus,
+    relaunch,
+    worker_args,
+)
 from rmi_cli.runner.report import write_report
+from rmi_cli.runner.slurm import SubmitOutcome, submit_workers
 from rmi_cli.runner.status import QueueStatus, queue_status, run_detail
 from rmi_cli.runner.submit import describe_enqueued
 from rmi_cli.runner.tables import tables
+from rmi_cli.runner.transfer import export_results, merge_files
 from rmi_cli.runner.worker import DrainReport, run_queue, worker_options
 
 __all__ = [
@@ -73,12 +83,15 @@ __all__ = [
     "PlanSetting",
     "QueueStatus",
     "SettingValue",
+    "SubmitOutcome",
     "TrainOutcome",
     "WorkerOptions",
     "ablate",
     "check_datasets",
+    "check_divides",
     "check_weights",
     "crf",
+    "data_parallel",
     "demo",
     "describe_enqueued",
     "draw_ablation",
@@ -88,18 +101,25 @@ __all__ = [
     "estimate_plan",
     "evaluate",
     "experiments_manifest",
+    "export_results",
     "find_run",
+    "follow",
     "init_manifest",
+    "merge_files",
     "open_database",
+    "parse_gpus",
     "plan_experiment",
     "queue_experiment",
     "queue_status",
+    "relaunch",
     "run_detail",
     "run_queue",
     "single_run_plan",
+    "submit_workers",
     "tables",
     "train",
     "weights_warnings",
+    "worker_args",
     "worker_options",
     "write_report",
 ]

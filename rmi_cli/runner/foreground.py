@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rmi_cli import db as store
 from rmi_cli.config import CRFConfig
@@ -15,8 +16,12 @@ from rmi_cli.records import EvalResult
 from rmi_cli.runner import lookup
 from rmi_cli.runner.opening import DatabaseTarget, opened
 from rmi_cli.runner.preflight import check_datasets
+from rmi_cli.runner.ranks import check_divides
 from rmi_cli.runner.submit import enqueue_plan
 from rmi_cli.runner.worker import DrainReport, wait_for_training, work_on, worker_options
+
+if TYPE_CHECKING:
+    from rmi_cli.engine.distributed import Ranks
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +41,29 @@ def train(
     *,
     runs_dir: Path | None = None,
     wait: bool = False,
+    ranks: Ranks | None = None,
 ) -> TrainOutcome:
     """Train and evaluate the plan's one run here (see `lookup.single_run_plan`), storing
     everything; a done run is not trained again, an interrupted one resumes (at once when the
     worker that ran it on this host is gone). Held by another worker: `JobHeld`, or with `wait`
     wait for it. The datasets are opened first: one that cannot be read queues nothing (and
-    creates no database)."""
+    creates no database). With `ranks` (this process is rank 0 under torchrun) the other ranks
+    train it too; a batch that does not divide among them is refused before anything is
+    queued."""
     data = plan.runs[0].config.data
+    if ranks is not None:
+        check_divides(plan.runs[0].config.train.batch_size, ranks.world_size, "torchrun")
     check_datasets([(data, data.train_split), (data, data.eval_split)])
     with opened(database) as db:
-        return _train(db, plan, runs_dir, wait)
+        return _train(db, plan, runs_dir, wait, ranks)
 
 
 def _train(
-    database: store.Database, plan: ExperimentPlan, runs_dir: Path | None, wait: bool
+    database: store.Database,
+    plan: ExperimentPlan,
+    runs_dir: Path | None,
+    wait: bool,
+    ranks: Ranks | None,
 ) -> TrainOutcome:
     report = enqueue_plan(database, plan)
     (name, queued), *_ = report.jobs
@@ -62,7 +76,7 @@ def _train(
     if queued.status == "done":
         log.info(f"{label} is already done (config {queued.config_hash}); see rmi table")
         return TrainOutcome(label, queued, None)
-    options = worker_options(database, runs_dir)
+    options = worker_options(database, runs_dir, ranks=ranks)
     work = work_on(database, options, queued.run_id, wait=wait, command="rmi train")
     return TrainOutcome(label, queued, work)
 

@@ -4,8 +4,10 @@ and how to say who holds a job that cannot be taken over.
 A worker's name is `host:pid:start:ns` on Linux (`start`: the process's start time in clock
 ticks since boot, /proc/<pid>/stat field 22, which tells a reused pid from the holder; `ns`: the
 pid namespace, so two containers with one host name do not judge each other's pids), and
-`host:pid` where /proc is missing. A holder is gone only when that is certain: same host and
-pid namespace, and no such process, a zombie, or a process that started at another time.
+`host:pid` where /proc is missing; inside a batch job it ends in `@slurm:JOBID` (or
+`@local:ID` under submitit's local executor), so `rmi status` shows which job holds which
+run. A holder is gone only when that is certain: same host and pid namespace, and no such
+process, a zombie, or a process that started at another time.
 Anything else (another host, a live process, an older `host:pid` name, no /proc) leaves the
 decision to the lease.
 """
@@ -20,6 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from rmi_cli import db as store
+from rmi_cli.launch import scheduler_job
 
 
 @dataclass(frozen=True)
@@ -30,29 +33,32 @@ class WorkerId:
     pid: int
     start: str | None = None  # start time in clock ticks since boot (Linux)
     namespace: str | None = None  # the pid namespace's inode (Linux)
+    job: str | None = None  # the batch job it runs in ("slurm:1234"; `launch.scheduler_job`)
 
     @classmethod
     def parse(cls, worker: str) -> WorkerId | None:
-        parts = worker.split(":")
+        process, at, job = worker.partition("@")
+        parts = process.split(":")
         if len(parts) not in (2, 4) or not parts[1].isdigit():
             return None
         start, namespace = (parts[2], parts[3]) if len(parts) == 4 else (None, None)
-        return cls(parts[0], int(parts[1]), start, namespace)
+        return cls(parts[0], int(parts[1]), start, namespace, job if at else None)
 
     def __str__(self) -> str:
-        if self.start is None or self.namespace is None:
-            return f"{self.host}:{self.pid}"
-        return f"{self.host}:{self.pid}:{self.start}:{self.namespace}"
+        name = f"{self.host}:{self.pid}"
+        if self.start is not None and self.namespace is not None:
+            name += f":{self.start}:{self.namespace}"
+        return f"{name}@{self.job}" if self.job else name
 
 
 @cache
 def this_worker() -> WorkerId:
     """This process (fixed for its lifetime, so read once)."""
-    pid = os.getpid()
+    pid, job = os.getpid(), scheduler_job()
     start, namespace = _process_start(pid), _pid_namespace()
     if start is None or namespace is None:
-        return WorkerId(socket.gethostname(), pid)
-    return WorkerId(socket.gethostname(), pid, start, namespace)
+        return WorkerId(socket.gethostname(), pid, job=job)
+    return WorkerId(socket.gethostname(), pid, start, namespace, job)
 
 
 def worker_name() -> str:

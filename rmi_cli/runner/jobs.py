@@ -4,6 +4,13 @@ A worker claims a job, keeps its lease alive from a heartbeat thread, runs it, s
 result, and marks it done. Failures are stored with the job: input errors (a missing dataset, a
 foreign checkpoint) fail it at once, anything else is retried until its attempts run out.
 SIGINT/SIGTERM checkpoint the run and give the job back to the queue.
+
+Under torchrun (`options.ranks`) this process is rank 0 of a data-parallel group: it hands each
+training job to the other ranks (`engine.distributed.follow`) and trains with them; it alone
+talks to the database. Failures every rank sees at the same step (a configuration error, a
+diverged loss, a stop) leave the group usable; any other failure inside training (a rank that
+died, a data error on one rank's share) may leave the ranks out of step, so the job goes back to
+the queue and the group ends (`RanksLost`).
 """
 
 from __future__ import annotations
@@ -15,16 +22,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rmi_cli import db as store
 from rmi_cli.config import CRFConfig, RunConfig
 from rmi_cli.errors import ConfigError, Interrupted, RunFailed, UserError
-from rmi_cli.records import EvalResult, TrainMetrics
+from rmi_cli.records import EvalResult, TrainMetrics, TrainResult
 from rmi_cli.run_folder import RunFolder, probs_index
+
+if TYPE_CHECKING:
+    from rmi_cli.engine.distributed import Ranks
 
 StopFlag = Callable[[], bool]
 log = logging.getLogger(__name__)
+
+
+class RanksLost(RunFailed):
+    """A data-parallel job failed in a way that may leave the ranks out of step: the job went
+    back to the queue and this group of processes must end."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,7 @@ class WorkerOptions:
     lease_s: float = store.DEFAULT_LEASE_S
     progress: bool = True
     crf_workers: int | None = None  # CRF processes; None: all cores
+    ranks: Ranks | None = None  # rank 0 of a torchrun group: train jobs run on every rank
 
 
 def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:
@@ -50,6 +66,10 @@ def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: St
         except Interrupted:
             if not beat.is_lost():
                 store.release(db, job.id, options.worker)
+            raise
+        except RanksLost as exc:
+            cause = f"{exc}\n{_describe(exc.__cause__)}" if exc.__cause__ else str(exc)
+            store.fail(db, job.id, options.worker, cause, retry=True)
             raise
         except (UserError, RunFailed) as exc:
             # Bad input and diverged runs fail the same way every time: do not retry them.
@@ -76,15 +96,50 @@ def _train_job(db: store.Database, job: store.Job, options: WorkerOptions, stop:
     def record(metrics: TrainMetrics) -> None:
         store.store_metrics(db, job.id, [metrics])
 
-    result = train_run(
-        config, workdir=workdir, on_metrics=record, should_stop=stop, progress=options.progress
-    )
+    if options.ranks is None:
+        result = train_run(
+            config, workdir=workdir, on_metrics=record, should_stop=stop, progress=options.progress
+        )
+    else:
+        result = _train_with_ranks(config, workdir, record, stop, options)
     store.store_train_result(db, job.id, result)
     evaluation = evaluate_run(
         config, checkpoint=Path(result.checkpoint), workdir=workdir, progress=options.progress
     )
     store.store_evaluation(db, job.id, evaluation)
     _announce(job.label, evaluation)
+
+
+def _train_with_ranks(
+    config: RunConfig,
+    workdir: Path,
+    record: Callable[[TrainMetrics], None],
+    stop: StopFlag,
+    options: WorkerOptions,
+) -> TrainResult:
+    from rmi_cli.engine import train_run
+    from rmi_cli.engine.distributed import check_batch
+
+    ranks = options.ranks
+    assert ranks is not None
+    check_batch(config.train.batch_size, ranks.world_size)  # before the others start on it
+    ranks.broadcast({"config": config.to_json_dict(), "workdir": str(workdir)})
+    try:
+        return train_run(
+            config,
+            workdir=workdir,
+            on_metrics=record,
+            should_stop=stop,
+            progress=options.progress,
+            ranks=ranks,
+        )
+    except (ConfigError, RunFailed, Interrupted):
+        raise  # every rank stopped at the same point: the group is still in step
+    except Exception as exc:
+        raise RanksLost(
+            f"{type(exc).__name__}: {exc} (a data-parallel process failed or left; the job "
+            f"goes back to the queue and this worker group ends)"
+        ) from exc
 
 
 def _crf_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:

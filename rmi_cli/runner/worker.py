@@ -11,13 +11,17 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rmi_cli import db as store
 from rmi_cli.engine.signals import stop_on_signals
 from rmi_cli.errors import JobHeld, RunFailed, UserError
 from rmi_cli.run_folder import runs_root
 from rmi_cli.runner.holders import describe_holder, holder_is_gone, worker_name
-from rmi_cli.runner.jobs import StopFlag, WorkerOptions, run_job
+from rmi_cli.runner.jobs import RanksLost, StopFlag, WorkerOptions, run_job
+
+if TYPE_CHECKING:
+    from rmi_cli.engine.distributed import Ranks
 
 POLL_S = 5.0  # how often a waiting worker looks for claimable jobs again
 log = logging.getLogger(__name__)
@@ -51,7 +55,7 @@ def drain(
     still queued or running elsewhere (a CRF step waiting for its run, a stale lease to take
     over). SIGINT/SIGTERM checkpoint the current run, give it back, and raise `Interrupted`."""
     report = DrainReport(options.worker)
-    with stop_on_signals() as stop:
+    with stop_on_signals(escalate=options.ranks is None) as stop:
         while not stop() and (max_jobs is None or len(report.done + report.failed) < max_jobs):
             take_over_dead_holders(database, experiment, run_ids)
             job = store.claim(
@@ -155,6 +159,8 @@ def _run_one(
     log.info(f"[{options.worker}] {job.kind} {job.label}, attempt {job.attempts}{reclaimed}")
     try:
         run_job(database, job, options, stop)
+    except RanksLost:
+        raise
     except RunFailed as exc:
         log.error(str(exc))
         report.failed.append(job.label)
@@ -182,10 +188,14 @@ def run_queue(
     runs_dir: Path | None = None,
     lease_s: float = store.DEFAULT_LEASE_S,
     crf_workers: int | None = None,
+    ranks: Ranks | None = None,
 ) -> DrainReport:
     """`rmi worker` in this process: run claimable jobs (of `experiment`, or of `run_ids`)
-    until none is left, or `max_jobs` were run; `wait` as in `drain`."""
-    options = worker_options(database, runs_dir, lease_s=lease_s, crf_workers=crf_workers)
+    until none is left, or `max_jobs` were run; `wait` as in `drain`. With `ranks` (under
+    torchrun) this process is rank 0 and trains every job with the other ranks."""
+    options = worker_options(
+        database, runs_dir, lease_s=lease_s, crf_workers=crf_workers, ranks=ranks
+    )
     return drain(
         database, options, experiment=experiment, run_ids=run_ids, max_jobs=max_jobs, wait=wait
     )
@@ -197,6 +207,7 @@ def worker_options(
     *,
     lease_s: float = store.DEFAULT_LEASE_S,
     crf_workers: int | None = None,
+    ranks: Ranks | None = None,
     progress: bool | None = None,
 ) -> WorkerOptions:
     """This process's worker settings: run folders under `runs_dir` (default: see
@@ -207,6 +218,7 @@ def worker_options(
         lease_s=lease_s,
         progress=_terminal() if progress is None else progress,
         crf_workers=crf_workers,
+        ranks=ranks,
     )
 
 

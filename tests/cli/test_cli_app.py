@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 COMMANDS = [
-    "ablate", "crf", "db", "demo", "eval", "figure", "init", "report", "status", "table", "train",
-    "worker",
+    "ablate", "crf", "db", "demo", "eval", "figure", "init", "report", "status", "submit", "table",
+    "train", "worker",
 ]  # fmt: skip
 
 

@@ -183,8 +183,8 @@ def seed_0002(conn: Connection, t: Tables) -> None:
     conn.execute(t["experiments"].update().values(tables_json=tables))
 
 
-def seed_0003(conn: Connection, t: Tables) -> None:
-    """0002's rows, the evaluation with a boundary IoU and its per-image counts."""
+def seed_0004(conn: Connection, t: Tables) -> None:
+    """0002's rows (0003 seeds nothing new), the evaluation with a boundary IoU and its counts."""
     seed_0002(conn, t)
     conn.execute(t["evaluations"].update().values(boundary_miou=0.25))
     conn.execute(t["class_iou"].update().where(t["class_iou"].c.class_index == 0).values(
@@ -200,7 +200,7 @@ def seed_0003(conn: Connection, t: Tables) -> None:
 SEEDERS: dict[str, Callable[[Connection, Tables], None]] = {
     "0001": seed_0001,
     "0002": seed_0002,
-    "0003": seed_0003,
+    "0004": seed_0004,
 }
 
 

@@ -33,7 +33,8 @@ def finish(process: subprocess.Popen[str]) -> None:
 def claims(log: Path) -> list[tuple[int, ...]]:
     if not log.exists():
         return []
-    return [tuple(map(int, line.split())) for line in log.read_text().splitlines()]
+    lines = log.read_text().splitlines()
+    return [tuple(map(int, line.split())) for line in lines if not line.startswith("done")]
 
 
 def test_four_workers_create_queue_and_drain_exactly_once(db_url: str, tmp_path: Path) -> None:

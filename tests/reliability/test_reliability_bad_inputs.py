@@ -12,6 +12,7 @@ its dataset folder.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -61,6 +62,8 @@ def ablate(*extra: str, manifest_file: str = "m.yaml", experiment: str = "tiny")
 
 
 R = {"files": {"m.yaml": GOOD}}  # the good manifest, for cases about something else
+MERGE = ("db", "merge", "r.json", "--db", "@DB@")
+SUBMIT = ("submit", "m.yaml", "-e", "tiny", "--db", "@DB@")
 EVAL = ("eval", "--checkpoint", "ck/checkpoints/last.pt", "--db", "@DB@")  # see _checkpoint
 
 CASES = [
@@ -166,6 +169,38 @@ CASES = [
     Case("db-read-only-folder", ablate(),
          ("the folder", "locked is not writable", "rmi.db-wal"),
          db="locked/rmi.db", setup="read_only_folder", no_file_caps=True, **R),
+    # --- results files (rmi db export / merge) ------------------------------------------------
+    Case("merge-invalid-json", MERGE, ("r.json", "invalid JSON at line 1", "rmi db export"),
+         files={"r.json": '{"format": "rmi-results", '}),
+    Case("merge-not-a-results-file", MERGE,
+         ("r.json: not a results file", '"format": "rmi-results"', "found None"),
+         files={"r.json": '{"runs": []}'}),
+    Case("merge-newer-version", MERGE, ("results file version 9", "reads version 1"),
+         files={"r.json": '{"format": "rmi-results", "version": 9}'}),
+    Case("merge-missing-field", MERGE, ("r.json: field exported_at", "Field required"),
+         files={"r.json": '{"format": "rmi-results", "version": 1}'}),
+    Case("merge-missing-file", MERGE, ("r.json: cannot read the results file", "No such file")),
+    Case("merge-run-name-conflict", MERGE,
+         ("run tiny/ce is configuration", "here (its configuration changed", "nothing was merged"),
+         setup="conflicting_results"),
+    Case("merge-missing-dependency", MERGE,
+         ("run other/ce+crf needs run", "neither in the file nor in the database",
+          "nothing was merged"), setup="results_without_dependency"),
+    Case("export-unknown-experiment",
+         ("db", "export", "-e", "nope", "-o", "x.json", "--db", "@DB@"),
+         ("no experiment 'nope' to export", "it has: tiny")),
+    # --- many GPUs, many machines -------------------------------------------------------------
+    Case("submit-sqlite-database", (*SUBMIT, "--slurm-partition", "gpu"),
+         ("--db is the SQLite file", "need a database server", "postgresql://"), **R),
+    Case("submit-no-partition", SUBMIT, ("give --slurm-partition P", "--local"), **R),
+    Case("submit-bad-time", (*SUBMIT, "--slurm-partition", "gpu", "--time", "soon"),
+         ("--time: expected a Slurm time limit", "2-00:00:00", "'soon'"), **R),
+    Case("submit-batch-does-not-divide",
+         ("submit", "m.yaml", "-e", "tiny", "--slurm-partition", "gpu", "--gpus-per-job", "4",
+          "--db", "postgresql://nobody@127.0.0.1:1/never-reached"),
+         ("run ce: train.batch_size 2 does not divide among 4 processes",), **R),
+    Case("train-bad-gpu-list", ("train", "m.yaml", "-e", "tiny", "--run", "ce", "--gpus", "0,x",
+         "--db", "@DB@"), ("--gpus: expected distinct GPU numbers", "'0,x'"), **R),
     # --- data this machine cannot read, for runs that would start here -----------------------
     Case("local-workers-missing-root",
          ("ablate", "m.yaml", "-e", "tiny", "--workers", "1", "--db", "@DB@"),
@@ -334,9 +369,48 @@ def read_only_folder(root: Path) -> None:
     (root / "locked").chmod(0o555)
 
 
+def _results_file(root: Path, name: str, specs: list[Any]) -> dict[str, Any]:
+    """A results file of experiment `name` with `specs` queued, as JSON."""
+    from rmi_cli.db import enqueue_experiment, open_database
+    from rmi_cli.db.export import export_experiment
+
+    with open_database(str(root / "other.db")) as db:
+        enqueue_experiment(db, name, specs)
+        return export_experiment(db, name).model_dump(mode="json")
+
+
+def _train_spec(name: str, seed: int) -> Any:
+    from rmi_cli.config import RunConfig, TrainConfig
+    from rmi_cli.db import JobSpec
+
+    config = RunConfig(train=TrainConfig(iterations=3), seed=seed)
+    return JobSpec("train", config.to_json_dict(), config.canonical_hash(), name=name)
+
+
+def conflicting_results(root: Path) -> None:
+    """Experiment tiny, whose run ce is another configuration than the database's."""
+    document = _results_file(root, "tiny", [_train_spec("ce", 99)])
+    (root / "r.json").write_text(json.dumps(document))
+
+
+def results_without_dependency(root: Path) -> None:
+    """A CRF step whose train run was cut out of the file (the file's other run merges first)."""
+    from rmi_cli.db import JobSpec
+
+    train, first = _train_spec("ce", 5), _train_spec("a", 6)
+    crf = JobSpec(
+        "crf", {"on": train.config_hash}, "crf-x", name="ce+crf", depends_on=train.config_hash
+    )
+    document = _results_file(root, "other", [first, train, crf])
+    document["runs"] = [run for run in document["runs"] if run["config_hash"] != train.config_hash]
+    (root / "r.json").write_text(json.dumps(document))
+
+
 SETUPS: dict[str, Callable[[Path], None]] = {
     f.__name__: f
     for f in (
+        conflicting_results,
+        results_without_dependency,
         no_class_list,
         no_split_list,
         label_out_of_range,

@@ -1,7 +1,7 @@
 """Per-image evidence and boundary IoU: every evaluation's per-image, per-class counts.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-27 10:00:00
 
 A new table `image_counts` (one compressed blob of counts per evaluation) and two nullable
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
