@@ -11,3 +11,8 @@ VOID_CLASS_NAME = "unlabelled"
 # The inference-time protocol's minimum of untimed forward passes (the ">= 10"); fewer is
 # allowed for quick runs (the demo uses 2), and every table that shows such a time says so.
 MIN_WARMUP_IMAGES = 10
+
+# Boundary IoU's band width d as a fraction of the image diagonal (Cheng et al., CVPR 2021, use
+# 2% for their semantic-segmentation results), at least one pixel. Stored with every evaluation's
+# counts, so changing it here never mixes two widths in one table.
+BOUNDARY_FRACTION = 0.02

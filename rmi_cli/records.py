@@ -1,7 +1,8 @@
 """Plain result records passed from the engine (torch side) to the database (SQL side).
 
 Nothing here imports torch, SQLAlchemy or pandas: the engine and the CRF produce these, the CLI
-hands them to `rmi_cli.db`, which stores them. Every field is a JSON type or a path.
+hands them to `rmi_cli.db`, which stores them. Every field is a JSON type or a path, except the
+per-image counts (`ImageCounts`), which are a NumPy array (NumPy is imported where they are made).
 """
 
 from __future__ import annotations
@@ -9,9 +10,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rmi_cli.constants import VOID_CLASS_NAME
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# The two IoU statistics every evaluation stores, as `rmi table --metric` spells them.
+IoUMetric = Literal["miou", "boundary-iou"]
+# The rows of `ImageCounts.counts`, in order.
+COUNT_ROWS = ("intersection", "union", "boundary_intersection", "boundary_union")
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,10 @@ class SegmentationScores:
     pixel_accuracy: float
     mean_accuracy: float
     confusion: tuple[tuple[int, ...], ...]
+    # Boundary IoU (Cheng et al., CVPR 2021) per class and its mean over classes with a
+    # non-empty band union; None where it was not computed (results stored before revision 0004).
+    boundary_iou: tuple[float | None, ...] | None = None
+    boundary_miou: float | None = None
 
     @property
     def excluded_classes(self) -> tuple[str, ...]:
@@ -113,6 +126,50 @@ def named_class_mean(class_iou: Mapping[str, float | None]) -> float | None:
     return math.fsum(named) / len(named) if named else None
 
 
+@dataclass(frozen=True, eq=False)
+class ImageCounts:
+    """Per-image, per-class pixel counts of one evaluation, over the labelled pixels (void and
+    labels >= C are not counted): enough to recompute any IoU statistic over any subset or
+    resample of the images without running inference again.
+
+    `counts[i, k, c]`: image i, row k of `COUNT_ROWS` (|G∩P|, |G∪P|, then the same within the
+    boundary bands, |G_d∩P_d| and |G_d∪P_d|), class c. Summed over images, rows 0/1 give the
+    dataset's IoU and rows 2/3 its boundary IoU.
+    """
+
+    names: tuple[str, ...]  # image names, in evaluation order
+    counts: np.ndarray  # (N, 4, C) int64
+    boundary_fraction: float  # the band width d as a fraction of the image diagonal
+
+    def __post_init__(self) -> None:
+        shape: tuple[int, ...] = tuple(getattr(self.counts, "shape", ()))
+        if len(shape) != 3 or shape[0] != len(self.names) or shape[1] != len(COUNT_ROWS):
+            raise ValueError(
+                f"ImageCounts: counts of shape {shape} do not fit {len(self.names)} image names "
+                f"(expected (N, {len(COUNT_ROWS)}, C))"
+            )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ImageCounts):
+            return NotImplemented
+        return (
+            (self.names, self.boundary_fraction) == (other.names, other.boundary_fraction)
+            and self.counts.shape == other.counts.shape
+            and bool((self.counts == other.counts).all())
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, like the array it holds
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.counts.shape[2])
+
+    def pair(self, metric: IoUMetric = "miou") -> tuple[np.ndarray, np.ndarray]:
+        """(intersection, union), each (N, C), of the IoU (`"miou"`) or the boundary IoU."""
+        first = 0 if metric == "miou" else 2
+        return self.counts[:, first], self.counts[:, first + 1]
+
+
 @dataclass(frozen=True)
 class EvalResult:
     """Evaluation of one model on one split, without post-processing."""
@@ -124,6 +181,7 @@ class EvalResult:
     peak_eval_memory_mb: float | None
     probs_dir: str | None  # float32 probabilities, one file per image, when saved
     fingerprint: Fingerprint
+    image_counts: ImageCounts | None = None  # per-image evidence; None from older callers
 
 
 @dataclass(frozen=True)
@@ -139,3 +197,4 @@ class CRFResult:
     workers: int
     params: dict[str, float]
     fingerprint: Fingerprint
+    image_counts: ImageCounts | None = None

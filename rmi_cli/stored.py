@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rmi_cli.records import ImageCounts
+
 
 @dataclass(frozen=True)
 class EvaluationRecord:
@@ -54,6 +56,13 @@ class EvaluationRecord:
     device: str | None = None
     torch: str | None = None
     status: str = "unknown"  # the run's job status
+    # Boundary IoU (revision 0004): None / empty for evaluations stored before it
+    boundary_miou: float | None = None
+    class_boundary_iou: Mapping[str, float | None] = field(default_factory=dict)
+    image_counts: ImageCounts | None = None  # per-image evidence; None before revision 0004
+    crf_params: Mapping[str, Any] | None = None  # a CRF evaluation's parameters
+    environment: Mapping[str, Any] | None = None  # the `records.Fingerprint` fields
+    evaluated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -119,3 +128,25 @@ class ThroughputRecord:
     resumed_from: int | None
     world_size: int = 1  # data-parallel processes that trained it
     batch_per_rank: int | None = None  # each one's share of train.batch_size
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """An experiment as it was queued: what the HTML report says about where it came from."""
+
+    name: str
+    description: str = ""
+    manifest_path: str | None = None  # None: queued without a manifest
+
+
+@dataclass(frozen=True)
+class TrainingPoint:
+    """One training report of a run of an experiment, for the training-curves figure."""
+
+    run: str
+    method: str
+    group: str
+    seed: int | None
+    iteration: int
+    loss: float
+    lr: float

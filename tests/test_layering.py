@@ -27,6 +27,7 @@ RULES = {
     "rmi_cli.crf": TORCH_SIDE | {"pydensecrf"},  # pydensecrf only when a CRF runs
     "rmi_cli.engine.train": TORCH_SIDE,
     "rmi_cli.engine.evaluate": TORCH_SIDE,
+    "rmi_cli.engine.predict": TORCH_SIDE,
     "rmi_cli.engine.distributed": TORCH_SIDE,
     # the database and the reports know nothing of torch
     "rmi_cli.db": {"torch", "typer", "rich", "pandas", "pydensecrf"},
@@ -39,6 +40,7 @@ RULES = {
     # the shared vocabulary imports nothing heavy (pydantic only)
     "rmi_cli.config": SHARED,
     "rmi_cli.records": SHARED,
+    "rmi_cli.iou": SHARED,
     "rmi_cli.errors": SHARED,
     "rmi_cli.constants": SHARED,
     # deciding how to launch (torchrun, Slurm) happens before anything heavy is imported

@@ -60,6 +60,8 @@ def test_installed_wheel_runs_the_demo_from_an_unrelated_folder(tmp_path: Path) 
     sets = [arg for value in TINY for arg in ("--set", value)]
     tables, log = run(*rmi, "demo", "--db", "demo.db", *sets, cwd=elsewhere, env=env)
     assert "results are in" in log and "CE & CRF-5" in tables, (tables, log)
+    page = elsewhere / "report" / "index.html"  # the demo ends with its report
+    assert f"the report: {page}" in log and "quickstart: methods on val" in page.read_text()
     current, _ = run(*rmi, "db", "current", "--db", "demo.db", cwd=elsewhere, env=env)
     assert "up to date" in current, current
     table, _ = run(*rmi, "table", "-e", "quickstart", "-k", "methods", "-f", "csv", "--db",
@@ -72,4 +74,6 @@ def test_installed_wheel_runs_the_demo_from_an_unrelated_folder(tmp_path: Path) 
     _, plan = run(*rmi, "ablate", "experiments.yaml", "-e", "my-data", "--dry-run",
                   cwd=elsewhere, env=env)  # fmt: skip
     assert "6 runs" in plan, plan
-    assert sorted(p.name for p in elsewhere.iterdir()) == ["demo.db", "experiments.yaml", "runs"]
+    assert sorted(p.name for p in elsewhere.iterdir()) == [
+        "demo.db", "experiments.yaml", "report", "runs"
+    ]  # fmt: skip

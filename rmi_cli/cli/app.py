@@ -15,12 +15,13 @@ import typer
 from typer.main import get_command
 
 from rmi_cli import __version__
-from rmi_cli.cli import cmd_demo, cmd_queue, cmd_results, cmd_run, cmd_submit
+from rmi_cli.cli import cmd_demo, cmd_queue, cmd_report, cmd_results, cmd_run, cmd_submit
 from rmi_cli.cli.console import error_line, info, show_runner_messages
 from rmi_cli.cli.options import close_databases
 from rmi_cli.errors import RmiError
 
-COMMAND_MODULES = (cmd_demo, cmd_queue, cmd_results, cmd_run, cmd_submit)  # the order --help lists
+# the order --help lists
+COMMAND_MODULES = (cmd_demo, cmd_queue, cmd_results, cmd_report, cmd_run, cmd_submit)
 
 
 def _version(value: bool) -> None:

@@ -27,17 +27,25 @@ def demo(
     overrides: list[str] | None = SetOption,
     db: str | None = DbOption,
     runs: Path | None = RunsDirOption,
+    report: Path = typer.Option(
+        Path("report"), "--report", help="Folder for the quickstart's HTML report."
+    ),
 ) -> None:
     """Train CE, BCE and RMI models on built-in synthetic scenes on the CPU (a few minutes),
-    post-process the CE model with a dense CRF, store everything, and print the paper-style
-    tables. Running it again prints the stored tables at once.
+    post-process the CE model with a dense CRF, store everything, print the paper-style tables
+    and write the HTML report (tables with intervals, figures). Running it again prints the
+    stored tables at once.
 
     Example: rmi demo --db demo.db
     """
     database = open_db(db)
     outcome = runner.demo(database, manifest=manifest, overrides=overrides or [], runs_dir=runs)
-    print_tables(runner.tables(database, outcome.plan.name), "rich")
-    info(f"results are in {database.url}; try: rmi table -e {outcome.plan.name} --format markdown")
+    name = outcome.plan.name
+    print_tables(runner.tables(database, name), "rich")
+    info(f"results are in {database.url}; try: rmi table -e {name} --format markdown")
+    if not outcome.report.failed:
+        page = runner.write_report(database, name, report, runs_dir=runs)
+        info(f"the report: {page.resolve()} (open it in a browser)")
     outcome.report.check()
 
 

@@ -11,6 +11,7 @@ from rmi_cli import runner
 from rmi_cli.cli.console import info, out_console
 from rmi_cli.cli.options import DbOption, FormatOption, open_db
 from rmi_cli.cli.table_views import print_tables
+from rmi_cli.records import IoUMetric
 from rmi_cli.report.kinds import Format, TableKind
 
 
@@ -45,13 +46,22 @@ def table(
     rows: str | None = typer.Option(None, help="Ablation: params key down the rows."),
     cols: str | None = typer.Option(None, help="Ablation: params key across the columns."),
     memory: bool = typer.Option(False, "--memory", help="Methods: add peak eval memory."),
+    metric: IoUMetric = typer.Option(
+        "miou", "--metric", help="The IoU shown: miou, or boundary-iou (Cheng et al. 2021)."
+    ),
+    intervals: bool = typer.Option(
+        True,
+        "--intervals/--no-intervals",
+        help="Paired bootstrap 95% intervals of each Δ (from the stored per-image counts).",
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file."),
     db: str | None = DbOption,
 ) -> None:
     """Render the paper-style tables of an experiment from the database: mean ± std over seeds,
-    the delta to a baseline, the best value per column in bold, and the measurement protocol
-    beneath every time and memory figure. Without --kind: the tables the experiment's manifest
-    declares (its `tables:` entries), else those its results suggest.
+    the delta to a baseline with its paired bootstrap interval, the best value per column in
+    bold, and the measurement protocol beneath every time and memory figure. Without --kind: the
+    tables the experiment's manifest declares (its `tables:` entries), else those its results
+    suggest.
 
     Example: rmi table -e camvid-table4 --kind per-class --reference --format markdown
     """
@@ -59,7 +69,7 @@ def table(
     single = f"--format {fmt}" if fmt in ("csv", "json") else None
     tables = runner.tables(
         database, experiment, kind=kind, split=split, rows=rows, cols=cols, baseline=baseline,
-        reference=reference, memory=memory, single=single,
+        reference=reference, memory=memory, single=single, metric=metric, intervals=intervals,
     )  # fmt: skip
     print_tables(tables, fmt, output)
 

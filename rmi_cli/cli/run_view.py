@@ -50,6 +50,8 @@ def _evaluation_line(evaluation: dict[str, Any]) -> str:
         f"evaluation {evaluation['split']}/{evaluation['postprocess']}: mIoU "
         f"{100 * evaluation['miou']:.2f} on {evaluation['num_images']} images"
     )
+    if evaluation["boundary_miou"] is not None:
+        line += f" (boundary mIoU {100 * evaluation['boundary_miou']:.2f})"
     if evaluation["total_median_ms"] is not None:
         line += f", {evaluation['total_median_ms']:.1f} ms/image median"
         if evaluation["crf_median_ms"] is not None:

@@ -1,10 +1,11 @@
 """Per-image CRF results on disk, so that a stopped `run_crf` resumes where it stopped.
 
 Layout: `<probs_dir>/crf-cache/<key>/<image name>.npz`, one file per image holding its CRF labels,
-its per-count confusion matrix and CRF times. The key hashes everything that decides those
-numbers except the probabilities themselves (dataset, split, CRF parameters); each entry records
-the size and mtime of the probabilities file it was computed from and is ignored once that file
-changes. Living inside the probabilities folder, the cache goes away with it.
+its per-count confusion matrix, boundary IoU counts and CRF times (an entry written before the
+boundary counts existed lacks them and is computed again). The key hashes everything that
+decides those numbers except the probabilities themselves (dataset, split, CRF parameters); each
+entry records the size and mtime of the probabilities file it was computed from and is ignored
+once that file changes. Living inside the probabilities folder, the cache goes away with it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ImageResult:
     name: str
     iterations: tuple[int, ...]
     confusion: np.ndarray  # (K, C, C) int64, rows ground truth, columns CRF labels
+    boundary: np.ndarray  # (K, 2, C) int64, |G_d∩P_d| and |G_d∪P_d| per class
     seconds: np.ndarray  # (K,) float64, cumulative CRF time per count
 
 
@@ -80,9 +82,10 @@ class CRFCache:
                     return None
                 rows = [cached.index(n) for n in iterations]
                 confusion, seconds = entry["confusion"][rows], entry["seconds"][rows]
+                boundary = entry["boundary"][rows]
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
             return None
-        return ImageResult(index, name, tuple(iterations), confusion, seconds)
+        return ImageResult(index, name, tuple(iterations), confusion, boundary, seconds)
 
     def labels(self, name: str) -> dict[int, np.ndarray]:
         """The cached CRF labels of one image, {iteration count: (H, W) uint8}."""
@@ -106,6 +109,7 @@ class CRFCache:
                     iterations=np.array(result.iterations, dtype=np.int64),
                     labels=labels,
                     confusion=result.confusion,
+                    boundary=result.boundary,
                     seconds=result.seconds,
                     stamp=stamp,
                 )

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rmi_cli.config import CRFConfig, DataConfig
+from rmi_cli.constants import BOUNDARY_FRACTION
 from rmi_cli.crf.cache import CRFCache, ImageResult, probs_stamp
 from rmi_cli.crf.inference import crf_steps
 from rmi_cli.errors import DataError
@@ -61,8 +62,9 @@ class CRFWorker:
         _check_match(path, probs, image, sample.name, len(job.class_names))
         steps = crf_steps(probs, image, iterations=job.iterations, params=job.params)
         confusion = np.stack([confusion_matrix(label, s.labels, probs.shape[0]) for s in steps])
+        boundary = np.stack([_boundary(label, s.labels, probs.shape[0]) for s in steps])
         seconds = np.array([step.seconds for step in steps], dtype=np.float64)
-        result = ImageResult(index, name, job.iterations, confusion, seconds)
+        result = ImageResult(index, name, job.iterations, confusion, boundary, seconds)
         job.cache.store(result, np.stack([step.labels for step in steps]), stamp)
         return result
 
@@ -73,6 +75,23 @@ def confusion_matrix(label: np.ndarray, prediction: np.ndarray, num_classes: int
     codes = label[valid].astype(np.int64) * num_classes + prediction[valid]
     counts = np.bincount(codes, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
+
+
+def _boundary(label: np.ndarray, prediction: np.ndarray, num_classes: int) -> np.ndarray:
+    """(2, C) boundary IoU counts of one image (`rmi_cli.metrics.boundary_counts`)."""
+    import torch
+
+    from rmi_cli.metrics import boundary_counts, boundary_width
+
+    height, width_px = label.shape
+    width = boundary_width(int(height), int(width_px), BOUNDARY_FRACTION)
+    counts = boundary_counts(
+        torch.from_numpy(np.ascontiguousarray(label)),
+        torch.from_numpy(np.ascontiguousarray(prediction)),
+        num_classes,
+        width,
+    )
+    return counts.numpy()
 
 
 def _read_probs(path: Path) -> np.ndarray:

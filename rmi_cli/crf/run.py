@@ -22,12 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from rmi_cli.config import CRFConfig, DataConfig
+from rmi_cli.constants import BOUNDARY_FRACTION
 from rmi_cli.crf.cache import CRFCache, ImageResult, probs_stamp
 from rmi_cli.crf.inference import iteration_counts, load_pydensecrf
 from rmi_cli.crf.per_image import CRFJob, CRFWorker, init_pool_worker, run_pool_task
 from rmi_cli.engine.progress import TrainProgress
 from rmi_cli.errors import DataError, Interrupted
-from rmi_cli.records import CRFResult, Fingerprint
+from rmi_cli.iou import confusion_counts
+from rmi_cli.records import CRFResult, Fingerprint, ImageCounts
 from rmi_cli.run_folder import probs_file, probs_index
 from rmi_cli.system import usable_cores
 
@@ -261,18 +263,29 @@ def _summarise(
     confusion = np.sum([result.confusion for result in ordered], axis=0)  # (K, C, C)
     require_labelled(confusion[0], f"split {job.split!r} of the {job.data_cfg.name} dataset")
     seconds = np.stack([result.seconds for result in ordered])  # (N, K)
+    counts = _image_counts(ordered)  # (K, N, 4, C)
     params = job.params.model_dump(exclude={"iters"})
     return [
         CRFResult(
             split=job.split,
             iterations=count,
             num_images=len(ordered),
-            scores=scores_from_confusion(confusion[k], job.class_names),
+            scores=scores_from_confusion(
+                confusion[k], job.class_names, boundary=counts[k, :, 2:].sum(axis=0)
+            ),
             crf_median_ms=float(np.median(seconds[:, k]) * 1e3),
             crf_p90_ms=float(np.percentile(seconds[:, k], 90) * 1e3),
             workers=workers,
             params=params,
             fingerprint=fingerprint,
+            image_counts=ImageCounts(job.names, counts[k], BOUNDARY_FRACTION),
         )
         for k, count in enumerate(job.iterations)
     ]
+
+
+def _image_counts(ordered: list[ImageResult]) -> np.ndarray:
+    """(K, N, 4, C) per count and image: IoU counts from the confusion, then boundary counts."""
+    confusion = np.stack([result.confusion for result in ordered], axis=1)  # (K, N, C, C)
+    boundary = np.stack([result.boundary for result in ordered], axis=1)  # (K, N, 2, C)
+    return np.concatenate([confusion_counts(confusion), boundary], axis=2).astype(np.int64)

@@ -24,6 +24,10 @@ class DatasetInfo:
     mean: tuple[float, float, float]  # per RGB channel, 0-255
     std: tuple[float, float, float]  # per RGB channel, 0-255
     splits: tuple[str, ...]
+    # RGB per class for label maps in figures (the dataset's own colours); None: figures pick
+    # a colour-blind-safe palette. `void_colour` paints IGNORE_INDEX pixels.
+    palette: tuple[tuple[int, int, int], ...] | None = None
+    void_colour: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def num_classes(self) -> int:

@@ -44,12 +44,19 @@ SPLIT_LISTS = {
     "trainval": ("train", "val"),
 }
 
+# the colours of the CamVid / SegNet label images, in the same class order
+PALETTE = (
+    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
+    (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+)  # fmt: skip
+
 INFO = DatasetInfo(
     name="camvid",
     class_names=CLASS_NAMES,
     mean=(100.0, 103.0, 106.0),
     std=(75.61, 77.81, 76.70),
     splits=tuple(SPLIT_LISTS),
+    palette=PALETTE,
 )
 # `data.void: class`: label 11 is the 12th class.
 INFO_WITH_VOID = dataclasses.replace(INFO, class_names=(*CLASS_NAMES, VOID_CLASS_NAME))

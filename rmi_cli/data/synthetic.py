@@ -24,6 +24,12 @@ SPLIT_PARTS = {
 # Rendering is cheap, but epochs revisit every image; keep up to this many bytes per process.
 CACHE_BYTES = 256 * 2**20
 
+# CamVid's colours for the classes the scenes share with it (wires take the fence's)
+PALETTE = (
+    (128, 128, 128), (128, 0, 0), (128, 64, 128), (60, 40, 222), (128, 128, 0),
+    (192, 192, 128), (64, 64, 128), (192, 128, 128), (64, 0, 128), (64, 64, 0),
+)  # fmt: skip
+
 INFO = DatasetInfo(
     name="synthetic",
     class_names=CLASS_NAMES,
@@ -34,6 +40,7 @@ INFO = DatasetInfo(
     mean=(126.0, 133.0, 133.0),
     std=(43.3, 46.6, 59.7),
     splits=tuple(SPLIT_PARTS),
+    palette=PALETTE,
 )
 
 

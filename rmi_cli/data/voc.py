@@ -45,12 +45,25 @@ CLASS_NAMES = (
 )
 TRAINAUG_LIST = "train_aug.txt"
 
+
+def voc_colour(index: int) -> tuple[int, int, int]:
+    """The colour of class `index` in VOC's palette PNGs (bits of the index spread over the
+    channels' high bits: 1 -> (128, 0, 0), 2 -> (0, 128, 0), ...)."""
+    rgb = [0, 0, 0]
+    for shift in range(8):
+        for channel in range(3):
+            rgb[channel] |= ((index >> (3 * shift + channel)) & 1) << (7 - shift)
+    return (rgb[0], rgb[1], rgb[2])
+
+
 INFO = DatasetInfo(
     name="voc2012",
     class_names=CLASS_NAMES,
     mean=(116.0, 113.0, 104.0),
     std=(69.58, 68.68, 72.67),
     splits=("train", "val", "trainval", "trainaug"),
+    palette=tuple(voc_colour(index) for index in range(len(CLASS_NAMES))),
+    void_colour=(224, 224, 192),  # the colour of VOC's void outlines
 )
 
 

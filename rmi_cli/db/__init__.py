@@ -9,6 +9,7 @@ result storage and the rows reports read. Imports no torch; nothing happens at i
 
 from rmi_cli.db.connect import ENV_VAR, open_database, resolve_target
 from rmi_cli.db.database import Database
+from rmi_cli.db.figure_rows import experiment_about, metric_points, run_configs
 from rmi_cli.db.leases import (
     DEFAULT_LEASE_S,
     Enqueued,
@@ -75,6 +76,7 @@ __all__ = [
     "enqueue",
     "enqueue_experiment",
     "evaluation_rows",
+    "experiment_about",
     "experiment_names",
     "experiment_tables",
     "expire_lease",
@@ -82,11 +84,13 @@ __all__ = [
     "get_job",
     "head_revision",
     "heartbeat",
+    "metric_points",
     "metrics_rows",
     "open_database",
     "release",
     "resolve_target",
     "revisions",
+    "run_configs",
     "run_rows",
     "running_jobs",
     "schema_diff",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import cast
 from urllib.parse import quote
@@ -251,8 +252,17 @@ def _use_wal(db: Database) -> None:
     raw = db.engine.raw_connection()
     try:
         sqlite = cast(sqlite3.Connection, raw.driver_connection)
-        if sqlite.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            sqlite.execute("PRAGMA journal_mode = WAL")
+        deadline = time.monotonic() + Database.BUSY_TIMEOUT_S
+        while sqlite.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                sqlite.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as error:
+                # The switch needs the only lock on the file, and SQLite answers "locked" at
+                # once, without its busy handler, while another process holds a transaction
+                # (another worker creating or checking the schema of a new file): try again.
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
     finally:
         raw.close()
 

@@ -15,6 +15,7 @@ from rmi_cli.db.portable import (
     FORMAT,
     VERSION,
     ClassRow,
+    CountsRow,
     EvaluationRow,
     ExperimentRow,
     MemberRow,
@@ -122,10 +123,15 @@ def _evaluation(
     environment = _environment(session, evaluation.environment_id, environments)
     assert environment is not None
     classes = [ClassRow(**_columns(row, ClassRow)) for row in evaluation.classes]
+    evidence = evaluation.evidence
+    counts = None
+    if evidence is not None:
+        counts = CountsRow.from_stored(_columns(evidence, CountsRow))
     return EvaluationRow(
-        **_columns(evaluation, EvaluationRow, skip={"environment", "classes"}),
+        **_columns(evaluation, EvaluationRow, skip={"environment", "classes", "image_counts"}),
         environment=environment,
         classes=classes,
+        image_counts=counts,
     )
 
 

@@ -30,6 +30,7 @@ from rmi_cli.db.schema import (
     Environment,
     Evaluation,
     Experiment,
+    ImageEvidence,
     JobStatus,
     Membership,
     MetricPoint,
@@ -227,9 +228,11 @@ def _add_evaluation(
     stored = Evaluation(
         run_id=run_id,
         environment_id=_env(context, evaluation.environment),
-        **evaluation.model_dump(exclude={"environment", "classes"}),
+        **evaluation.model_dump(exclude={"environment", "classes", "image_counts"}),
     )
     stored.classes = [ClassIoU(**row.model_dump()) for row in evaluation.classes]
+    if evaluation.image_counts is not None:
+        stored.evidence = ImageEvidence(**evaluation.image_counts.stored())
     session.add(stored)
 
 

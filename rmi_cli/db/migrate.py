@@ -90,6 +90,11 @@ def ensure_schema(db: Database, *, create: bool) -> None:
         current = _read_revision(conn)
         ours = _rmi_tables(conn)
     head = head_revision()
+    if current is None and ours and not db.is_sqlite:
+        # Two reads, two snapshots: another process creating the schema may have committed
+        # between them. Look again under the migration lock, which waits for that process.
+        with _migration_connection(db) as conn:
+            current, ours = _read_revision(conn), _rmi_tables(conn)
     if current == head:
         return
     _refuse_unusable(db, current, ours)

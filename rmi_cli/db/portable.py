@@ -12,14 +12,17 @@ fingerprint hash), never by a database id.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from rmi_cli.atomic import atomic_write_bytes
+from rmi_cli.db.evidence import check_blob
 from rmi_cli.errors import UserError
 
 FORMAT = "rmi-results"
@@ -34,6 +37,40 @@ class ClassRow(Row):
     class_index: int
     class_name: str
     iou: float | None
+    boundary_iou: float | None = None  # revision 0004; absent from older files
+
+
+class CountsRow(Row):
+    """An evaluation's per-image counts: the `image_counts` row, its blob in base64 (checked
+    on the way in, so a damaged file is refused before anything is merged)."""
+
+    num_images: int
+    num_classes: int
+    names_json: list[str]
+    encoding: str
+    counts: str  # base64 of the stored blob (`rmi_cli.db.evidence`)
+    boundary_fraction: float
+
+    @model_validator(mode="after")
+    def _blob_fits(self) -> CountsRow:
+        check_blob(self.blob(), self.encoding, self.num_images, self.num_classes)
+        if len(self.names_json) != self.num_images:
+            raise ValueError(f"{len(self.names_json)} image names for {self.num_images} images")
+        return self
+
+    def blob(self) -> bytes:
+        try:
+            return base64.b64decode(self.counts, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"counts are not base64 ({exc})") from None
+
+    @classmethod
+    def from_stored(cls, values: dict[str, Any]) -> CountsRow:
+        return cls(**values | {"counts": base64.b64encode(values["counts"]).decode("ascii")})
+
+    def stored(self) -> dict[str, Any]:
+        """The `image_counts` columns (all but the evaluation's id)."""
+        return self.model_dump() | {"counts": self.blob()}
 
 
 class EvaluationRow(Row):
@@ -56,9 +93,11 @@ class EvaluationRow(Row):
     total_median_ms: float | None = None
     peak_eval_memory_mb: float | None = None
     probs_dir: str | None = None
+    boundary_miou: float | None = None  # revision 0004; absent from older files
     created_at: datetime
     environment: str  # fingerprint hash
     classes: list[ClassRow]
+    image_counts: CountsRow | None = None
 
 
 class TrainRow(Row):

@@ -18,12 +18,22 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rmi_cli.db.database import Database, get_or_insert
-from rmi_cli.db.schema import ClassIoU, Environment, Evaluation, MetricPoint, Run, TrainSummary
+from rmi_cli.db.evidence import evidence_values
+from rmi_cli.db.schema import (
+    ClassIoU,
+    Environment,
+    Evaluation,
+    ImageEvidence,
+    MetricPoint,
+    Run,
+    TrainSummary,
+)
 from rmi_cli.errors import DatabaseError
 from rmi_cli.records import (
     CRFResult,
     EvalResult,
     Fingerprint,
+    ImageCounts,
     InferenceTiming,
     SegmentationScores,
     TrainMetrics,
@@ -204,28 +214,50 @@ def _replace_evaluation(
         environment_id=_environment(session, result.fingerprint).id,
         **values,
     )
+    boundary = scores.boundary_iou or (None,) * len(scores.iou)
     evaluation.classes = [
-        ClassIoU(class_index=index, class_name=name, iou=iou)
-        for index, (name, iou) in enumerate(zip(scores.class_names, scores.iou, strict=True))
+        ClassIoU(class_index=index, class_name=name, iou=iou, boundary_iou=edge)
+        for index, (name, iou, edge) in enumerate(
+            zip(scores.class_names, scores.iou, boundary, strict=True)
+        )
     ]
+    if result.image_counts is not None:
+        evaluation.evidence = _evidence(result.image_counts, result, run_id)
     session.add(evaluation)
     session.flush()
     return evaluation.id
 
 
+def _evidence(counts: ImageCounts, result: EvalResult | CRFResult, run_id: int) -> ImageEvidence:
+    classes = len(result.scores.class_names)
+    if counts.counts.shape[0] != result.num_images or counts.num_classes != classes:
+        raise ValueError(
+            f"run {run_id}: per-image counts of shape {counts.counts.shape} do not fit "
+            f"{result.num_images} images of {classes} classes"
+        )
+    return ImageEvidence(**evidence_values(counts))
+
+
 def _score_values(scores: SegmentationScores) -> dict[str, Any]:
     for name in ("miou", "pixel_accuracy", "mean_accuracy"):
         _check_fraction(name, getattr(scores, name))
+    if scores.boundary_miou is not None and not math.isnan(scores.boundary_miou):
+        _check_fraction("boundary mIoU", scores.boundary_miou)
     for class_name, iou in zip(scores.class_names, scores.iou, strict=True):
         if iou is not None:
             _check_fraction(f"IoU of class {class_name!r}", iou)
     return {
+        "boundary_miou": _finite(scores.boundary_miou),
         "miou": scores.miou,
         "pixel_accuracy": scores.pixel_accuracy,
         "mean_accuracy": scores.mean_accuracy,
         "excluded_classes_json": list(scores.excluded_classes),
         "confusion_json": [list(row) for row in scores.confusion],
     }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
 
 
 def _check_fraction(name: str, value: float) -> None:

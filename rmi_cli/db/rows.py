@@ -6,6 +6,7 @@ times are milliseconds, memory megabytes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from rmi_cli.db.database import Database
+from rmi_cli.db.evidence import read_evidence
 from rmi_cli.db.results import NO_POSTPROCESS
 from rmi_cli.db.schema import (
     Environment,
@@ -28,6 +30,7 @@ from rmi_cli.db.schema import (
     utcnow,
 )
 from rmi_cli.errors import DatabaseError
+from rmi_cli.records import Fingerprint
 from rmi_cli.stored import EvaluationRecord, MetricsRecord, RunRecord, ThroughputRecord
 
 
@@ -40,7 +43,7 @@ def experiment_tables(db: Database, name: str) -> list[dict[str, Any]]:
     """The tables the experiment's manifest declares (`tables:` entries: kind, split, rows,
     cols, baseline, title), in its order; empty when it declared none."""
     with db.session() as session:
-        experiment_id = _experiment_id(session, db, name)
+        experiment_id = find_experiment_id(session, db, name)
         stored = session.get(Experiment, experiment_id).tables_json  # type: ignore[union-attr]
         return [dict(table) for table in stored or ()]
 
@@ -49,9 +52,10 @@ def evaluation_rows(
     db: Database, *, experiment: str, split: str | None = None
 ) -> list[EvaluationRecord]:
     """One record per (run of the experiment x split x post-processing), in the experiment's
-    run order, plain evaluation first, then CRF by iterations."""
+    run order, plain evaluation first, then CRF by iterations; with each evaluation's per-image
+    counts (`image_counts`, None when stored before revision 0004) and environment."""
     with db.session() as session:
-        experiment_id = _experiment_id(session, db, experiment)
+        experiment_id = find_experiment_id(session, db, experiment)
         members = session.execute(
             select(Membership, Run)
             .join(Membership.run)
@@ -77,14 +81,16 @@ def evaluation_rows(
             for evaluation in evaluations[run.id]:
                 environment = environments[evaluation.environment_id]
                 network = networks.get((source.id, evaluation.split))
+                where = f"{db.url}: evaluation {evaluation.id} of run {member.name}"
                 fields = (
                     _membership_fields(experiment, member, run, source)
-                    | _evaluation_fields(evaluation)
+                    | _evaluation_fields(evaluation, where)
                     | _current_network_time(evaluation, network)
                     | {
                         "peak_train_memory_mb": summary.peak_train_memory_mb if summary else None,
                         "device": environment.device,
                         "torch": environment.torch,
+                        "environment": _environment_fields(environment),
                     }
                 )
                 rows.append(EvaluationRecord(**fields))
@@ -102,7 +108,9 @@ def run_rows(db: Database, *, experiment: str | None = None) -> list[RunRecord]:
             .order_by(Experiment.name, Membership.position, Membership.name)
         )
         if experiment is not None:
-            stmt = stmt.where(Membership.experiment_id == _experiment_id(session, db, experiment))
+            stmt = stmt.where(
+                Membership.experiment_id == find_experiment_id(session, db, experiment)
+            )
         rows = [
             RunRecord(
                 experiment=name,
@@ -184,7 +192,8 @@ def _batch_per_rank(summary: TrainSummary, config: dict[str, Any]) -> int | None
     return batch // summary.world_size if isinstance(batch, int) else None
 
 
-def _experiment_id(session: Session, db: Database, name: str) -> int:
+def find_experiment_id(session: Session, db: Database, name: str) -> int:
+    """The experiment's id; an unknown name is a `DatabaseError` listing the known ones."""
     found = session.scalar(select(Experiment.id).where(Experiment.name == name))
     if found is None:
         known = ", ".join(session.scalars(select(Experiment.name).order_by(Experiment.name)))
@@ -212,7 +221,7 @@ def _evaluations(
     stmt = (
         select(Evaluation)
         .where(Evaluation.run_id.in_(sorted(sources)))
-        .options(selectinload(Evaluation.classes))
+        .options(selectinload(Evaluation.classes), selectinload(Evaluation.evidence))
     )
     if split is not None:
         stmt = stmt.where(Evaluation.split == split)
@@ -292,7 +301,13 @@ def _config_fields(source: Run) -> dict[str, Any]:
     }
 
 
-def _evaluation_fields(evaluation: Evaluation) -> dict[str, Any]:
+def _environment_fields(environment: Environment) -> dict[str, Any]:
+    names = [f.name for f in dataclasses.fields(Fingerprint)]
+    return {name: getattr(environment, name) for name in names}
+
+
+def _evaluation_fields(evaluation: Evaluation, where: str) -> dict[str, Any]:
+    evidence = evaluation.evidence
     return {
         "split": evaluation.split,
         "postprocess": evaluation.postprocess,
@@ -301,6 +316,15 @@ def _evaluation_fields(evaluation: Evaluation) -> dict[str, Any]:
         "mean_accuracy": evaluation.mean_accuracy,
         "num_images": evaluation.num_images,
         "class_iou": {c.class_name: c.iou for c in evaluation.classes},
+        "boundary_miou": evaluation.boundary_miou,
+        "class_boundary_iou": (
+            {c.class_name: c.boundary_iou for c in evaluation.classes}
+            if evaluation.boundary_miou is not None
+            else {}
+        ),
+        "image_counts": None if evidence is None else read_evidence(evidence, where),
+        "crf_params": evaluation.crf_params_json,
+        "evaluated_at": evaluation.created_at,
         "inference_median_ms": evaluation.inference_median_ms,
         "inference_p90_ms": evaluation.inference_p90_ms,
         "crf_median_ms": evaluation.crf_median_ms,

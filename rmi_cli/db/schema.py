@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -248,6 +249,8 @@ class Evaluation(Base):
     crf_workers: Mapped[int | None]
     crf_params_json: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     total_median_ms: Mapped[float | None] = mapped_column(Float)  # network + CRF per image
+    # Boundary IoU (revision 0004); None for evaluations stored before it
+    boundary_miou: Mapped[float | None] = mapped_column(Float)
     peak_eval_memory_mb: Mapped[float | None] = mapped_column(Float)
     probs_dir: Mapped[str | None] = mapped_column(Text)
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
@@ -255,6 +258,9 @@ class Evaluation(Base):
 
     classes: Mapped[list[ClassIoU]] = relationship(
         order_by="ClassIoU.class_index", cascade="all, delete-orphan", passive_deletes=True
+    )
+    evidence: Mapped[ImageEvidence | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
     )
 
 
@@ -267,6 +273,30 @@ class ClassIoU(Base):
     class_index: Mapped[int] = mapped_column(primary_key=True)
     class_name: Mapped[str] = mapped_column(String(200))
     iou: Mapped[float | None] = mapped_column(Float)  # None: zero union, excluded from mIoU
+    boundary_iou: Mapped[float | None] = mapped_column(Float)  # None: zero union or not computed
+
+
+class ImageEvidence(Base):
+    """Per-image, per-class counts of one evaluation (`records.ImageCounts`), as one blob.
+
+    One row per evaluation rather than one per image: statistics always read an evaluation's
+    images together (a bootstrap resamples all of them), so one row is one insert in the
+    evaluation's transaction, one read, and goes with the evaluation (ON DELETE CASCADE); a
+    VOC evaluation is one row instead of 1,449. The blob is the same bytes in SQLite (BLOB) and
+    PostgreSQL (BYTEA), decodable without rmi: `encoding` says how (`rmi_cli.db.evidence`).
+    """
+
+    __tablename__ = "image_counts"
+
+    evaluation_id: Mapped[int] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="CASCADE"), primary_key=True
+    )
+    num_images: Mapped[int]
+    num_classes: Mapped[int]
+    names_json: Mapped[list[Any]]  # image names, in the order of the counts
+    encoding: Mapped[str] = mapped_column(String(64))
+    counts: Mapped[bytes] = mapped_column(LargeBinary)
+    boundary_fraction: Mapped[float] = mapped_column(Float)
 
 
 TABLE_NAMES = tuple(Base.metadata.tables)

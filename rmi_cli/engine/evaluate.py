@@ -3,6 +3,8 @@
 Predictions are the argmax of the logits, which is right for softmax- and sigmoid-trained models
 alike (recipe section 1, last bullet). Warm-up passes are extra forwards on the first images and
 are not counted; each timed pass is the forward alone between two device synchronisations.
+Every image's per-class counts (IoU and boundary IoU) are kept beside the summed confusion
+matrix (`records.ImageCounts`), outside the timed region.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 
 from rmi_cli.atomic import atomic_write_bytes, atomic_write_json
 from rmi_cli.config import RunConfig
+from rmi_cli.constants import BOUNDARY_FRACTION
 from rmi_cli.data import DatasetInfo, EvalSample, build_dataset, iter_eval
 from rmi_cli.engine import checkpoint as ckpt
 from rmi_cli.engine.fingerprint import environment_fingerprint
@@ -32,9 +35,16 @@ from rmi_cli.engine.timing import (
     synchronize,
     timed,
 )
-from rmi_cli.metrics import ConfusionMatrix, require_labelled, scores_from_confusion
+from rmi_cli.iou import confusion_counts
+from rmi_cli.metrics import (
+    ConfusionMatrix,
+    boundary_counts,
+    boundary_width,
+    require_labelled,
+    scores_from_confusion,
+)
 from rmi_cli.models import SegmentationModel, build_model
-from rmi_cli.records import EvalResult, InferenceTiming
+from rmi_cli.records import EvalResult, ImageCounts, InferenceTiming
 from rmi_cli.run_folder import RunFolder, probs_file, probs_index
 
 
@@ -49,6 +59,8 @@ class _Evaluator:
     times_ms: list[float] = field(default_factory=list)
     sizes: list[tuple[int, int]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    confusions: list[torch.Tensor] = field(default_factory=list)  # per image (C, C), on device
+    boundaries: list[torch.Tensor] = field(default_factory=list)  # per image (2, C), on device
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.precision):
@@ -67,12 +79,27 @@ class _Evaluator:
         self.sizes.append((int(image.shape[-2]), int(image.shape[-1])))
         self.names.append(name)
         predictions = logits.argmax(dim=1)  # (1, H, W)
-        self.confusion.update(label.reshape(predictions.shape), predictions)
+        label = label.reshape(predictions.shape)
+        self.confusions.append(self.confusion.update(label, predictions))
+        height, width_px = label.shape[-2:]
+        width = boundary_width(int(height), int(width_px), BOUNDARY_FRACTION)
+        classes = self.confusion.num_classes
+        self.boundaries.append(boundary_counts(label[0], predictions[0], classes, width))
         if self.probs_dir is not None:
             probs = torch.softmax(logits[0], dim=0).cpu().numpy()  # (C, H, W) float32
             buffer = io.BytesIO()
             np.save(buffer, probs)
             atomic_write_bytes(probs_file(self.probs_dir, name), buffer.getvalue())
+
+    def evidence(self) -> ImageCounts:
+        """Every image's counts (`COUNT_ROWS`): IoU from its confusion matrix, then boundary."""
+        classes = self.confusion.num_classes
+        if not self.names:
+            return ImageCounts((), np.zeros((0, 4, classes), np.int64), BOUNDARY_FRACTION)
+        confusions = torch.stack(self.confusions).cpu().numpy()  # (N, C, C)
+        boundaries = torch.stack(self.boundaries).cpu().numpy()  # (N, 2, C)
+        counts = np.concatenate([confusion_counts(confusions), boundaries], axis=1)
+        return ImageCounts(tuple(self.names), counts.astype(np.int64), BOUNDARY_FRACTION)
 
 
 def evaluate_run(
@@ -100,7 +127,7 @@ def evaluate_run(
         dataset = build_dataset(config.data, split)
         info = dataset.info
         evaluator = _Evaluator(
-            model=_load_model(config, info.num_classes, Path(checkpoint), device),
+            model=load_eval_model(config, info.num_classes, Path(checkpoint), device),
             device=device,
             precision=resolve_precision(config.train.precision, device),
             channels_last=config.train.channels_last,
@@ -119,14 +146,19 @@ def evaluate_run(
     )
     if evaluator.probs_dir is not None:
         _write_index(evaluator.probs_dir, evaluator.names, info, split)
+    evidence = evaluator.evidence()
+    boundary = evidence.counts[:, 2:].sum(axis=0)  # (2, C) summed over the images
     return EvalResult(
         split=split,
         num_images=len(evaluator.names),
-        scores=scores_from_confusion(evaluator.confusion.numpy(), info.class_names),
+        scores=scores_from_confusion(
+            evaluator.confusion.numpy(), info.class_names, boundary=boundary
+        ),
         timing=_timing(evaluator, config.eval.warmup_images),
         peak_eval_memory_mb=peak_mb,
         probs_dir=str(evaluator.probs_dir) if evaluator.probs_dir is not None else None,
         fingerprint=environment_fingerprint(device),
+        image_counts=evidence,
     )
 
 
@@ -145,7 +177,7 @@ def _write_index(directory: Path, names: list[str], info: DatasetInfo, split: st
     )
 
 
-def _load_model(
+def load_eval_model(
     config: RunConfig, num_classes: int, path: Path, device: torch.device
 ) -> SegmentationModel:
     """The run's architecture with the checkpoint's weights, in eval mode."""

@@ -10,8 +10,10 @@ from typing import Any
 import pandas as pd
 
 from rmi_cli.errors import UserError
+from rmi_cli.records import IoUMetric
 from rmi_cli.report import notes
 from rmi_cli.report.frames import FROM_SCRATCH, varying_params
+from rmi_cli.report.intervals import add_cell_intervals, interval_notes
 from rmi_cli.report.methods import Records, Runs, experiment_name, prepared, short_keys
 from rmi_cli.report.paper import (
     comparison_notes,
@@ -22,6 +24,8 @@ from rmi_cli.report.paper import (
 )
 from rmi_cli.report.stats import best_cells, order_rows, over_seeds
 from rmi_cli.report.table import Column, ReportTable
+
+CELL_INTERVALS = "Each cell's [lo, hi] (in CSV/JSON and the figure's error bars)"
 
 
 def choose_axes(
@@ -78,6 +82,8 @@ def grid_frame(agg: pd.DataFrame, rows: str, cols: str | None) -> tuple[pd.DataF
         entry = lines.setdefault(line, _line(cell, rows, other))
         col = column_key(cols, params.get(cols))
         entry |= {col: cell["miou"], f"{col}_std": cell["miou_std"], f"{col}_n": cell["n"]}
+        if "miou_lo" in cell:
+            entry |= {f"{col}_lo": cell["miou_lo"], f"{col}_hi": cell["miou_hi"]}
     frame = pd.DataFrame(list(lines.values()))
     blocks = list(
         dict.fromkeys(zip(frame["group"], frame["method"], frame["setting"], strict=True))
@@ -216,18 +222,24 @@ def ablation_table(
     split: str | None = None,
     reference: bool = False,
     title: str | None = None,
+    metric: IoUMetric = "miou",
+    intervals: bool = True,
 ) -> ReportTable:
     """Table 3: mIoU (%) over a grid of two params keys (`rows` down, `cols` across; found
     automatically when the experiment varies exactly two, one for a 1-D grid), mean ± std
-    over seeds. Rows without post-processing only; `runs` as for `methods_table`."""
-    everything, scores, chosen = prepared(records, runs, split)
+    over seeds. Rows without post-processing only; `runs` as for `methods_table`. With
+    `intervals`, each cell's bootstrap interval is in `<cell>_lo`/`<cell>_hi` (CSV, JSON and
+    the figure's error bars; the printed table keeps mean ± std)."""
+    everything, scores, chosen = prepared(records, runs, split, metric)
     scores = scores[scores["postprocess"] == "none"].reset_index(drop=True)
     present = list(dict.fromkeys(k for p in scores["params"] for k in p))
     axes = choose_axes(varying_params(scores), present, rows, cols)
     agg = order_rows(over_seeds(scores, ["miou"], everything)).assign(source="ours")
+    if intervals:
+        add_cell_intervals(agg, scores, metric)
     frame, col_values = grid_frame(agg, *axes)
     extra: list[str] = []
-    if reference:
+    if reference and metric == "miou":
         frame, extra = _with_paper(frame, scores, axes, col_values, chosen)
     columns = _grid_columns(frame, axes[0], axes[1], col_values)
     section = "group" if frame["group"].nunique() > 1 else None
@@ -239,10 +251,15 @@ def ablation_table(
         columns=tuple(columns),
         frame=frame,
         best=best_cells(frame, columns, section),
-        notes=tuple(_notes(agg, scores, expected) + extra),
+        notes=tuple(
+            _notes(agg, scores, expected)
+            + (interval_notes(agg, "miou", what=CELL_INTERVALS, paired=False) if intervals else [])
+            + notes.metric_notes(scores, metric)
+            + extra
+        ),
         section=section,
         expected_n=expected,
-        meta={"split": chosen, "rows": axes[0], "cols": axes[1]},
+        meta={"split": chosen, "rows": axes[0], "cols": axes[1], "metric": metric},
     )
 
 

@@ -7,6 +7,9 @@ A run trained from scratch (its configuration's model.pretrained is None) has " 
 after its group, so it never shares a row, a block or a paper row with a pretrained run. A run
 that scored its void label as a class (`VOID_CLASS_NAME` among its classes) also gets
 `miou_named`: the mean over the other, named classes, from the same evaluation.
+Both frames take `metric`: "miou" (the IoU) or "boundary-iou" (the boundary IoU in the same
+columns, NaN for evaluations stored before it was computed); `counts` carries each row's
+`ImageCounts`.
 A run without any evaluation (queued, running, failed) is a placeholder row whose `miou` is
 None: either in the rows themselves or made by `placeholder_rows` from the experiment's runs
 (`rmi_cli.db.run_rows`). It is kept with `evaluated = False` and an empty split so tables can
@@ -24,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from rmi_cli.errors import UserError
-from rmi_cli.records import named_class_mean
+from rmi_cli.records import IoUMetric, named_class_mean
 from rmi_cli.stored import EvaluationRecord, RunRecord
 
 KEY = ["group", "method", "postprocess", "params_key"]
@@ -33,7 +36,7 @@ SCORE_COLUMNS = [
     "method", "loss", "postprocess", "crf_iters", "label", "params", "params_key", "split",
     "evaluated", "miou", "pixel_accuracy", "inference_ms", "inference_p90_ms", "crf_ms",
     "total_ms", "train_memory_mb", "eval_memory_mb", "protocol", "device", "torch", "classes",
-    "from_scratch", "scored_classes", "miou_named",
+    "from_scratch", "scored_classes", "miou_named", "counts",
 ]  # fmt: skip
 # `row`: the position of the evaluation row in the input, to join back onto `scores_frame`
 CLASS_COLUMNS = [*KEY, "row", "run", "seed", "split", "class_index", "class_name", "iou"]
@@ -88,11 +91,21 @@ def named_mean(class_iou: Mapping[str, float | None]) -> float:
     return math.nan if value is None else 100.0 * value
 
 
-def _score_record(row: EvaluationRecord) -> dict[str, Any]:
+def metric_values(
+    row: EvaluationRecord, metric: IoUMetric
+) -> tuple[float | None, Mapping[str, float | None]]:
+    """(the mean, {class: value}) of `metric` in one evaluation row (fractions or None)."""
+    if metric == "boundary-iou":
+        classes = row.class_boundary_iou or dict.fromkeys(row.class_iou or {})
+        return row.boundary_miou, classes
+    return row.miou, row.class_iou or {}
+
+
+def _score_record(row: EvaluationRecord, metric: IoUMetric = "miou") -> dict[str, Any]:
     params = dict(row.params or {})
     postprocess = str(row.postprocess or "none")
     method = str(row.method)
-    class_iou = row.class_iou or {}
+    value, class_iou = metric_values(row, metric)
     return {
         "experiment": row.experiment,
         "run": str(row.run),
@@ -112,7 +125,7 @@ def _score_record(row: EvaluationRecord) -> dict[str, Any]:
         "params_key": params_key(params),
         "split": str(row.split or ""),
         "evaluated": row.miou is not None,
-        "miou": _percent(row.miou),
+        "miou": _percent(value),
         "pixel_accuracy": _percent(row.pixel_accuracy),
         "inference_ms": _number(row.inference_median_ms),
         "inference_p90_ms": _number(row.inference_p90_ms),
@@ -127,6 +140,7 @@ def _score_record(row: EvaluationRecord) -> dict[str, Any]:
         "from_scratch": row.from_scratch,
         "scored_classes": len(class_iou) if class_iou else math.nan,
         "miou_named": named_mean(class_iou),
+        "counts": row.image_counts,
     }
 
 
@@ -161,21 +175,23 @@ def placeholder_rows(
     return placeholders
 
 
-def scores_frame(records: Iterable[EvaluationRecord]) -> pd.DataFrame:
+def scores_frame(records: Iterable[EvaluationRecord], metric: IoUMetric = "miou") -> pd.DataFrame:
     """One row per evaluation row: scores in % (NaN where missing), times in ms."""
-    data = [_score_record(row) for row in records]
+    data = [_score_record(row, metric) for row in records]
     frame = pd.DataFrame(data, columns=SCORE_COLUMNS)
     return frame.astype({"evaluated": bool})
 
 
-def class_iou_frame(records: Iterable[EvaluationRecord]) -> pd.DataFrame:
+def class_iou_frame(
+    records: Iterable[EvaluationRecord], metric: IoUMetric = "miou"
+) -> pd.DataFrame:
     """Long format: one row per (evaluation row x class), IoU in % (NaN: zero union)."""
     data: list[dict[str, Any]] = []
     for position, row in enumerate(records):
         if row.miou is None:
             continue
-        base = _score_record(row) | {"row": position}
-        for index, (name, iou) in enumerate((row.class_iou or {}).items()):
+        base = _score_record(row, metric) | {"row": position}
+        for index, (name, iou) in enumerate(metric_values(row, metric)[1].items()):
             data.append(
                 {key: base[key] for key in CLASS_COLUMNS if key in base}
                 | {"class_index": index, "class_name": str(name), "iou": _percent(iou)}

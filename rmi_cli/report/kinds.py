@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rmi_cli.report.table import ReportTable
 
 TableKind = Literal["methods", "per-class", "ablation"]  # the keys of TABLES (tested)
-Format = Literal["rich", "markdown", "latex", "csv", "json"]
+Format = Literal["rich", "markdown", "latex", "html", "csv", "json"]
 FORMATS: tuple[str, ...] = get_args(Format)
 
 TableBuilder = Callable[..., "ReportTable"]

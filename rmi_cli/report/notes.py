@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from rmi_cli.constants import MIN_WARMUP_IMAGES, VOID_CLASS_NAME
+from rmi_cli.constants import BOUNDARY_FRACTION, MIN_WARMUP_IMAGES, VOID_CLASS_NAME
 from rmi_cli.report.frames import FROM_SCRATCH, PENDING_CRF
 from rmi_cli.report.table import MISSING
 
@@ -177,3 +177,26 @@ def scratch_notes(frame: pd.DataFrame) -> list[str]:
         f"({FROM_SCRATCH}): trained from random initialisation (model.pretrained: null), "
         "without the ImageNet weights the paper's models start from."
     ]
+
+
+def metric_notes(scores: pd.DataFrame, metric: str) -> list[str]:
+    """What the boundary IoU is, and which rows lack it (stored before it was computed)."""
+    if metric != "boundary-iou":
+        return []
+    fractions = sorted({c.boundary_fraction for c in scores["counts"] if c is not None}) or [
+        BOUNDARY_FRACTION
+    ]
+    width = " or ".join(f"{100 * f:g}%" for f in fractions)
+    lines = [
+        "Boundary IoU (Cheng et al., CVPR 2021): per class, IoU of the ground truth's and the "
+        f"prediction's pixels within d = {width} of the image diagonal (at least 1 px) of "
+        "their edges, summed over images; the mean is over classes with a non-empty band."
+    ]
+    old = scores[scores["evaluated"] & scores["miou"].isna()]
+    if len(old):
+        runs = _listing(list(dict.fromkeys(old["run"])))
+        lines.append(
+            f"{MISSING} in a boundary column: stored before rmi computed the boundary IoU "
+            f"({runs}); n/a: re-run rmi eval (rmi crf for CRF rows)."
+        )
+    return lines

@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import pandas as pd
 
+from rmi_cli.records import IoUMetric
 from rmi_cli.report import notes
 from rmi_cli.report.frames import class_iou_frame, class_names, select_split
 from rmi_cli.report.methods import (
+    METRIC_TITLES,
     Records,
     Runs,
-    delta_columns,
     experiment_name,
     leading_columns,
     mark_from_scratch,
     method_rows,
     miou_columns,
     prepared,
+    with_delta,
 )
 from rmi_cli.report.paper import with_reference
-from rmi_cli.report.stats import add_delta, best_cells
+from rmi_cli.report.stats import best_cells
 from rmi_cli.report.table import MISSING, Column, ReportTable
 
 
 def with_class_columns(
-    everything: pd.DataFrame, records: Records
+    everything: pd.DataFrame, records: Records, metric: IoUMetric = "miou"
 ) -> tuple[pd.DataFrame, list[str]]:
     """`everything` plus one column `iou.<class>` per class (IoU in %, NaN: zero union)."""
-    long = class_iou_frame(records)
+    long = class_iou_frame(records, metric)
     names = class_names(everything)
     if long.empty:
         return everything, names
@@ -70,12 +72,15 @@ def per_class_table(
     best_crf: bool = True,
     class_std: bool = False,
     title: str | None = None,
+    metric: IoUMetric = "miou",
+    intervals: bool = True,
 ) -> ReportTable:
     """Tables 2/4: IoU (%) of every class and the mIoU, mean over seeds; `best_crf` keeps only
     the best CRF iteration count per method (as the paper does); `class_std` prints the std
-    of class IoUs too (always in CSV/JSON); `runs` as for `methods_table`."""
-    everything, _, chosen = prepared(records, runs, split)
-    everything, names = with_class_columns(everything, records)
+    of class IoUs too (always in CSV/JSON); `runs`, `metric`, `intervals` as for
+    `methods_table`."""
+    everything, _, chosen = prepared(records, runs, split, metric)
+    everything, names = with_class_columns(everything, records, metric)
     scores = select_split(everything, chosen)
     keys = [f"iou.{name}" for name in names]
     frame, setting = method_rows(scores, everything, ["miou", "miou_named", *keys])
@@ -83,28 +88,32 @@ def per_class_table(
         frame = best_of_crf(frame)
     frame = mark_from_scratch(frame)
     extra: list[str] = []
-    if reference:
+    if reference and metric == "miou":
         frame, extra = with_reference(
             frame, scores, kinds={"per-class"}, split=chosen, classes=names
         )
-    has_delta = add_delta(frame, value="miou", baseline=baseline)
-    mious = miou_columns(scores, frame)
+    deltas, delta_notes = with_delta(
+        frame, scores, baseline=baseline, metric=metric, intervals=intervals
+    )
+    mious = miou_columns(scores, frame, metric)
     columns = [
         *leading_columns(setting),
         *(Column(k, k.removeprefix("iou."), better="max", show_std=class_std) for k in keys),
         *mious,
-        *delta_columns(baseline, has_delta),
+        *deltas,
     ]
     return ReportTable(
         kind="per-class",
-        title=title or f"{experiment_name(scores)}: per-class IoU on {chosen or 'no split yet'}",
+        title=title
+        or f"{experiment_name(scores)}: per-class IoU on {chosen or 'no split yet'}"
+        + METRIC_TITLES[metric],
         columns=tuple(columns),
         frame=frame,
         best=best_cells(frame, columns, "group"),
         notes=(
             *_first_notes(frame, best_crf=best_crf, class_std=class_std),
             *notes.miou_notes(scores, named=len(mious) > 1),
-            notes.delta_note(baseline, has_delta),
+            *delta_notes,
             notes.best_note(),
             notes.CHECKPOINT,
             *notes.scratch_notes(frame),
@@ -113,7 +122,7 @@ def per_class_table(
             *extra,
         ),
         section="group",
-        meta={"split": chosen, "baseline": baseline, "classes": names},
+        meta={"split": chosen, "baseline": baseline, "classes": names, "metric": metric},
     )
 
 

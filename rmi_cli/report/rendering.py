@@ -1,12 +1,13 @@
-"""`render(table, fmt)`: a `ReportTable` as rich, markdown, LaTeX, CSV or JSON.
+"""`render(table, fmt)`: a `ReportTable` as rich, markdown, LaTeX, HTML, CSV or JSON.
 
-rich, markdown and LaTeX print display cells ("78.71 ± 0.12", bold best, notes under the
+rich, markdown, LaTeX and HTML print display cells ("78.71 ± 0.12", bold best, notes under the
 table); CSV and JSON print raw numbers (a statistic as its mean, `_std` and `_n` columns), for
 machines. Printing is the caller's job: these return strings or a rich renderable.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import math
@@ -32,8 +33,8 @@ LATEX_SPECIAL = {
 def render(table: ReportTable, fmt: str) -> str | Table:
     """The table in `fmt` (one of `FORMATS`): a rich `Table` for "rich", else a string."""
     renderers: dict[str, Callable[[ReportTable], str | Table]] = {
-        "rich": to_rich, "markdown": to_markdown, "latex": to_latex, "csv": to_csv,
-        "json": to_json,
+        "rich": to_rich, "markdown": to_markdown, "latex": to_latex, "html": to_html,
+        "csv": to_csv, "json": to_json,
     }  # fmt: skip
     if fmt not in renderers:
         raise UserError(f"unknown table format {fmt!r}; known: {', '.join(FORMATS)}")
@@ -60,9 +61,17 @@ def _label(table: ReportTable, row: int, column: Column, text: str) -> str:
 
 
 def to_rich(table: ReportTable) -> Table:
-    out = Table(title=table.title, caption="\n".join(table.notes), caption_justify="left")
+    # Text, not strings: rich would read "[lo, hi]" in a note as markup and drop it
+    out = Table(
+        title=Text(table.title), caption=Text("\n".join(table.notes)), caption_justify="left"
+    )
     for column in table.columns:
-        out.add_column(column.header, justify="right" if column.numeric else "left")
+        # a row's name stays on one line; in a narrow terminal the numbers wrap instead
+        out.add_column(
+            Text(column.header),
+            justify="right" if column.numeric else "left",
+            no_wrap=not column.numeric,
+        )
     for row in _rows(table):
         style = "dim italic" if table.is_paper(row) else ""
         cells = []
@@ -131,6 +140,36 @@ def to_latex(table: ReportTable) -> str:
         lines.append(r"\par\smallskip\footnotesize " + latex_escape(" ".join(table.notes)))
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
+
+
+def to_html(table: ReportTable) -> str:
+    """A `<table class="rmi">` with its title as caption, numbers right-aligned (class "num"),
+    bold best cells, paper rows of class "paper", a rule above each new section, and the notes
+    in a `<p class="notes">` after it. No styles inline: the page's stylesheet sets them."""
+    head = "".join(
+        f'<th class="{"num" if c.numeric else "label"}">{html.escape(c.header)}</th>'
+        for c in table.columns
+    )
+    rows = []
+    for row in _rows(table):
+        classes = [*(["paper"] if table.is_paper(row) else []),
+                   *(["section"] if _new_section(table, row) else [])]  # fmt: skip
+        cells = []
+        for column in table.columns:
+            text = html.escape(_label(table, row, column, format_cell(table, row, column)))
+            if text and (row, column.key) in table.best:
+                text = f"<strong>{text}</strong>"
+            cells.append(f'<td class="{"num" if column.numeric else "label"}">{text}</td>')
+        attribute = f' class="{" ".join(classes)}"' if classes else ""
+        rows.append(f"<tr{attribute}>{''.join(cells)}</tr>")
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in table.notes)
+    return (
+        f'<table class="rmi"><caption>{html.escape(table.title)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody></table>\n"
+        + (f'<ul class="notes">{notes}</ul>\n' if notes else "")
+    )
 
 
 def _raw(table: ReportTable) -> pd.DataFrame:

@@ -4,10 +4,13 @@ kinds its results suggest."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rmi_cli.errors import UserError
+from rmi_cli.records import IoUMetric
 from rmi_cli.stored import EvaluationRecord, RunRecord
 
 
@@ -40,10 +43,22 @@ class TableRequest:
         return cls(**{key: value for key, value in spec.items() if key in names})
 
     def options(
-        self, runs: Sequence[RunRecord], *, reference: bool = False, memory: bool = False
+        self,
+        runs: Sequence[RunRecord],
+        *,
+        reference: bool = False,
+        memory: bool = False,
+        metric: str = "miou",
+        intervals: bool = True,
     ) -> dict[str, Any]:
         """The keyword arguments of `build_table(self.kind, records, ...)`."""
-        options: dict[str, Any] = {"runs": runs, "split": self.split, "reference": reference}
+        options: dict[str, Any] = {
+            "runs": runs,
+            "split": self.split,
+            "reference": reference,
+            "metric": metric,
+            "intervals": intervals,
+        }
         if self.title:
             options["title"] = self.title
         if self.kind == "ablation":
@@ -71,3 +86,10 @@ def table_requests(
         return chosen
     given = {k: v for k, v in dataclasses.asdict(flags).items() if k != "kind" and v is not None}
     return [dataclasses.replace(request, **given) for request in chosen]
+
+
+def check_metric(metric: str) -> None:
+    """A --metric value the tables know, or a one-line `UserError`."""
+    known = typing.get_args(IoUMetric)
+    if metric not in known:
+        raise UserError(f"--metric {metric!r}: unknown; known: {', '.join(known)}")

@@ -101,13 +101,15 @@ def add_delta(frame: pd.DataFrame, *, value: str, baseline: str, key: str = "del
     post-processing, params agreeing where both set them). False when no row has a baseline."""
     deltas: list[float] = []
     for _, row in frame.iterrows():
-        match = _baseline_row(frame, row, baseline)
+        match = baseline_row(frame, row, baseline)
         deltas.append(float("nan") if match is None else row[value] - match[value])
     frame[key] = deltas
     return bool(pd.Series(deltas, dtype=float).notna().any())
 
 
-def _baseline_row(frame: pd.DataFrame, row: pd.Series, baseline: str) -> pd.Series | None:
+def baseline_row(frame: pd.DataFrame, row: pd.Series, baseline: str) -> pd.Series | None:
+    """The row `row` is compared with: the baseline method's plain row of the same source and
+    group whose params agree (exactly, if one does), or None."""
     same = (
         (frame["source"] == row["source"])
         & (frame["group"] == row["group"])

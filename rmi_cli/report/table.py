@@ -2,7 +2,9 @@
 
 A table is a DataFrame of raw numbers plus a description of its columns. A statistic column
 `key` (a mean over seeds) comes with `key_std` and `key_n` columns in the frame, so the CSV and
-JSON renderers can write raw numbers while the others write "78.71 ± 0.12".
+JSON renderers can write raw numbers while the others write "78.71 ± 0.12". A column with an
+interval has `key_lo` and `key_hi` (and `key_why`, the reason where there is none) beside it:
+"+1.57 [+0.80, +2.31]", or "+1.57 [n/a]".
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Column:
     show_std: bool = True  # stat columns: "mean ± std" (True) or the mean alone
     signed: bool = False  # deltas print their sign: "+1.57"
     applies: str | None = None  # a bool frame column; where False the cell is blank, not "—"
+    interval: bool = False  # print `key_lo`/`key_hi` as "[lo, hi]" after the value
 
     @property
     def numeric(self) -> bool:
@@ -84,6 +87,8 @@ def format_cell(
         not_applicable = column.applies is not None and not table.frame.at[row, column.applies]
         return "" if table.is_paper(row) or not_applicable else dash
     text = format_number(float(value), column.decimals, signed=column.signed)
+    if column.interval:
+        text += _interval_text(table, row, column)
     if column.kind != "stat":
         return text
     std = table.frame.at[row, f"{column.key}_std"]
@@ -95,6 +100,16 @@ def format_cell(
     return text
 
 
+def _interval_text(table: ReportTable, row: int, column: Column) -> str:
+    frame = table.frame
+    low, high = (frame.at[row, f"{column.key}_{end}"] for end in ("lo", "hi"))
+    if not (is_missing(low) or is_missing(high)):
+        ends = (format_number(float(v), column.decimals, signed=column.signed) for v in (low, high))
+        return " [{}, {}]".format(*ends)
+    why = frame.at[row, f"{column.key}_why"] if f"{column.key}_why" in frame else None
+    return " [n/a]" if isinstance(why, str) and why else ""
+
+
 def raw_columns(table: ReportTable) -> list[str]:
     """Frame columns that carry data (label, values, and each statistic's std and n)."""
     keys: list[str] = []
@@ -104,4 +119,6 @@ def raw_columns(table: ReportTable) -> list[str]:
         keys.append(column.key)
         if column.kind == "stat":
             keys += [f"{column.key}_std", f"{column.key}_n"]
+        if f"{column.key}_lo" in table.frame:
+            keys += [f"{column.key}_lo", f"{column.key}_hi"]
     return keys

@@ -40,6 +40,7 @@ from rmi_cli.runner.experiments import (
     dry_run,
     queue_experiment,
 )
+from rmi_cli.runner.figures import draw_ablation, draw_curves, draw_qualitative
 from rmi_cli.runner.foreground import (
     CRFOutcome,
     EvaluationOutcome,
@@ -60,6 +61,7 @@ from rmi_cli.runner.ranks import (
     relaunch,
     worker_args,
 )
+from rmi_cli.runner.report import write_report
 from rmi_cli.runner.slurm import SubmitOutcome, submit_workers
 from rmi_cli.runner.status import QueueStatus, queue_status, run_detail
 from rmi_cli.runner.submit import describe_enqueued
@@ -92,6 +94,9 @@ __all__ = [
     "data_parallel",
     "demo",
     "describe_enqueued",
+    "draw_ablation",
+    "draw_curves",
+    "draw_qualitative",
     "dry_run",
     "estimate_plan",
     "evaluate",
@@ -116,4 +121,5 @@ __all__ = [
     "weights_warnings",
     "worker_args",
     "worker_options",
+    "write_report",
 ]

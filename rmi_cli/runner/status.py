@@ -16,7 +16,7 @@ RUN_KEYS = (
 EVALUATION_KEYS = (
     "split", "postprocess", "miou", "pixel_accuracy", "mean_accuracy", "num_images",
     "inference_median_ms", "inference_p90_ms", "crf_median_ms", "total_median_ms",
-    "peak_eval_memory_mb", "protocol", "device", "torch", "class_iou",
+    "peak_eval_memory_mb", "protocol", "device", "torch", "class_iou", "boundary_miou",
 )  # fmt: skip
 
 

@@ -23,13 +23,18 @@ def tables(
     reference: bool = False,
     memory: bool = False,
     single: str | None = None,
+    metric: str = "miou",
+    intervals: bool = True,
 ) -> list[ReportTable]:
     """The tables the experiment's manifest declares (or those its results suggest), or the
     one `kind`; a given `split`, `rows`, `cols` or `baseline` replaces the declared value.
     `single` names an output that holds one table only (e.g. "--format csv"): choosing more is
-    a `UserError` that says how to pick one."""
+    a `UserError` that says how to pick one. `metric`: "miou" or "boundary-iou"; `intervals`:
+    the Δ columns' paired bootstrap intervals."""
     from rmi_cli.report import build_table
-    from rmi_cli.report.requests import TableRequest, table_requests
+    from rmi_cli.report.requests import TableRequest, check_metric, table_requests
+
+    check_metric(metric)
 
     records = store.evaluation_rows(database, experiment=experiment)
     runs = store.run_rows(database, experiment=experiment)
@@ -48,5 +53,13 @@ def tables(
             f"{single} writes one table and experiment {experiment!r} has "
             f"{len(requests)}; choose one with --kind ({names})"
         )
-    options = {"reference": reference, "memory": memory}
-    return [build_table(r.kind, records, **r.options(runs, **options)) for r in requests]
+    return [
+        build_table(
+            r.kind,
+            records,
+            **r.options(
+                runs, reference=reference, memory=memory, metric=metric, intervals=intervals
+            ),
+        )
+        for r in requests
+    ]

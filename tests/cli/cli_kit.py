@@ -15,8 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rmi_cli.db import claim, complete, open_database, store_crf, store_evaluation
-from rmi_cli.records import CRFResult, EvalResult, Fingerprint, InferenceTiming, SegmentationScores
+from rmi_cli.iou import class_iou, mean_iou
+from rmi_cli.records import (
+    CRFResult,
+    EvalResult,
+    Fingerprint,
+    ImageCounts,
+    InferenceTiming,
+    SegmentationScores,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENT = "tiny"
@@ -163,16 +173,34 @@ def _fraction(*keys: object) -> float:
     return 0.5 + 0.4 * int.from_bytes(digest[:4], "big") / 2**32
 
 
-def _scores(key: str) -> SegmentationScores:
-    iou = tuple(_fraction(key, name) for name in VOC_CLASSES)
-    return SegmentationScores(
+MADE_UP_IMAGES = 40  # per-image counts of this many images (the tables' intervals need them)
+
+
+def _scores(key: str) -> tuple[SegmentationScores, ImageCounts]:
+    """Scores and per-image counts that agree: each class's summed intersection over its
+    summed union is its IoU (to rounding), the images scattered around it."""
+    target = np.array([_fraction(key, name) for name in VOC_CLASSES])
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big"))
+    union = rng.integers(2_000, 20_000, size=(MADE_UP_IMAGES, len(VOC_CLASSES)))
+    spread = np.clip(target + rng.normal(0.0, 0.08, union.shape), 0.0, 1.0)
+    inter = np.round(spread * union).astype(np.int64)
+    inter = np.round(inter * (target * union.sum(0) / inter.sum(0))).astype(np.int64)
+    inter = np.minimum(inter, union)
+    counts = np.stack([inter, union, inter // 3, union // 2], axis=1)
+    iou = tuple(float(v) for v in class_iou(inter.sum(0), union.sum(0)))
+    boundary = tuple(float(v) for v in class_iou(counts[:, 2].sum(0), counts[:, 3].sum(0)))
+    scores = SegmentationScores(
         class_names=VOC_CLASSES,
         iou=iou,
-        miou=sum(iou) / len(iou),
+        miou=float(mean_iou(inter.sum(0), union.sum(0))),
         pixel_accuracy=0.93,
         mean_accuracy=0.85,
         confusion=(),
+        boundary_iou=boundary,
+        boundary_miou=float(np.mean(boundary)),
     )
+    names = tuple(f"2007_{i:06d}" for i in range(MADE_UP_IMAGES))
+    return scores, ImageCounts(names, counts, 0.02)
 
 
 FINGERPRINT = Fingerprint(
@@ -194,15 +222,14 @@ def fill_with_made_up_results(db_path: Path, *, limit: int | None = None) -> Non
         while (limit is None or done < limit) and (job := claim(db, worker="test:1")):
             done += 1
             if job.kind == "train":
-                evaluation = EvalResult(
-                    "val", 1449, _scores(job.config_hash), TIMING, 900.0, None, FINGERPRINT
-                )
+                scores, counts = _scores(job.config_hash)
+                evaluation = EvalResult("val", MADE_UP_IMAGES, scores, TIMING, 900.0, None,
+                                        FINGERPRINT, counts)  # fmt: skip
                 store_evaluation(db, job.id, evaluation)
             else:
                 for iterations in job.config["crf"]["iters"]:
-                    scores = _scores(f"{job.config_hash}-{iterations}")
-                    crf = CRFResult(
-                        "val", iterations, 1449, scores, 300.0, 320.0, 16, {}, FINGERPRINT
-                    )
+                    scores, counts = _scores(f"{job.config_hash}-{iterations}")
+                    crf = CRFResult("val", iterations, MADE_UP_IMAGES, scores, 300.0, 320.0, 16,
+                                    {}, FINGERPRINT, counts)  # fmt: skip
                     store_crf(db, job.id, crf)
             assert complete(db, job.id, "test:1")

@@ -9,7 +9,16 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from cli_kit import EXPERIMENT, TINY_MANIFEST, Result, Rmi, Workspace, copy_workspace
+from cli_kit import (
+    EXPERIMENT,
+    REPO,
+    TINY_MANIFEST,
+    Result,
+    Rmi,
+    Workspace,
+    copy_workspace,
+    fill_with_made_up_results,
+)
 
 from rmi_cli.cli.app import run
 
@@ -87,3 +96,15 @@ def trained(trained_ablate: tuple[Workspace, Result]) -> Workspace:
 def workspace(trained: Workspace, tmp_path: Path) -> Workspace:
     """A private copy of the trained experiment for a test that changes it."""
     return copy_workspace(trained, tmp_path / "copy")
+
+
+@pytest.fixture(scope="session")
+def paper_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """voc-table1, voc-table3a and voc-table3b of the shipped manifest, queued by `rmi ablate
+    --workers 0`, with made-up VOC val results stored as a worker would (nothing is trained)."""
+    db = tmp_path_factory.mktemp("paper") / "rmi.db"
+    for experiment in ("voc-table1", "voc-table3a", "voc-table3b"):
+        args = ["ablate", str(REPO / "experiments.yaml"), "-e", experiment, "--workers", "0"]
+        assert run([*args, "--db", str(db)]) == 0
+    fill_with_made_up_results(db)
+    return db

@@ -8,18 +8,9 @@ import subprocess
 import sys
 
 COMMANDS = [
-    "ablate",
-    "crf",
-    "db",
-    "demo",
-    "eval",
-    "init",
-    "status",
-    "submit",
-    "table",
-    "train",
-    "worker",
-]
+    "ablate", "crf", "db", "demo", "eval", "figure", "init", "report", "status", "submit", "table",
+    "train", "worker",
+]  # fmt: skip
 
 
 def _help_commands(first_import: str) -> list[str]:
@@ -48,7 +39,11 @@ def test_importing_a_command_module_first_does_not_lose_commands() -> None:
 
 def test_help_shows_choices_metavars_and_completion(rmi) -> None:
     table = rmi("table", "--help").out
-    assert "<methods|per-class|ablation>" in table and "<rich|markdown|latex|csv|json>" in table
+    assert (
+        "<methods|per-class|ablation>" in table and "<rich|markdown|latex|html|csv|json>" in table
+    )
+    assert "<miou|boundary-iou>" in table
+    assert "<first|biggest-gain>" in rmi("figure", "qualitative", "--help").out
     assert "<rich|csv|json>" in rmi("status", "--help").out
     train = rmi("train", "--help").out
     assert "--set KEY=VALUE" in train and "--wait" in train

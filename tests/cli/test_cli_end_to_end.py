@@ -108,7 +108,10 @@ def test_table_prints_table_1_with_the_crf_row(trained: Workspace, rmi: Rmi) -> 
     assert result.err == ""
     lines = result.out.splitlines()
     assert lines[0] == "**tiny: methods on val**"
-    header = "| Group | Method | n | Inf. time (ms) | +CRF (ms) | mIoU (%, 10 classes) | Δ vs CE |"
+    header = (
+        "| Group | Method | n | Inf. time (ms) | +CRF (ms) | mIoU (%, 10 classes) "
+        "| Δ vs CE [95% CI] |"
+    )
     assert header in lines
     # the tiny runs start from random weights: every row says so
     body = [line.split(" | ")[:2] for line in lines if line.startswith("| DeepLabv3 ")]

@@ -89,7 +89,7 @@ USAGE_ERRORS: dict[str, Case] = {
     "table in an unknown format": lambda db, m, root: (
         ["table", "-e", EXPERIMENT, "--format", "xml"],
         "Invalid value for '--format' / '-f': Value error, 'xml' is not one of 'rich', "
-        "'markdown', 'latex', 'csv', 'json'. (see `rmi --help`)",
+        "'markdown', 'latex', 'html', 'csv', 'json'. (see `rmi --help`)",
     ),
     "table of an unknown kind": lambda db, m, root: (
         ["table", "-e", EXPERIMENT, "--kind", "grid"],

@@ -79,9 +79,13 @@ def test_demo_reuses_runs_done_under_another_experiment(workspace: Workspace, rm
     assert "training" not in result.err
     assert result.out.startswith("quickstart: methods on val\n")
     assert "CE & CRF-1" in result.out
-    assert result.err.endswith(
+    report = Path.cwd() / "report" / "index.html"
+    assert (
         f"results are in {workspace.db}; try: rmi table -e quickstart --format markdown\n"
+        in result.err
     )
+    assert result.err.endswith(f"the report: {report} (open it in a browser)\n")
+    assert "quickstart: methods on val" in report.read_text()
     assert (count(workspace.db, "train_results"), count(workspace.db, "evaluations")) == before
     assert query(workspace.db, "SELECT name FROM experiments ORDER BY name") == [
         ("quickstart",),

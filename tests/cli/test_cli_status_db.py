@@ -189,7 +189,8 @@ def test_db_current_on_a_newer_schema_says_to_upgrade_rmi(workspace: Workspace, 
 
 COMMANDS = [
     ["ablate"], ["worker"], ["status"], ["train"], ["eval"], ["crf"], ["table"], ["demo"],
-    ["db"], ["db", "upgrade"], ["db", "current"],
+    ["db"], ["db", "upgrade"], ["db", "current"], ["report"], ["figure"],
+    ["figure", "qualitative"], ["figure", "curves"], ["figure", "ablation"],
 ]  # fmt: skip
 
 

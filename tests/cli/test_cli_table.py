@@ -24,18 +24,6 @@ def latex(text: str) -> str:
     return "".join(LATEX.get(char, char) for char in text)
 
 
-@pytest.fixture(scope="session")
-def paper_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """voc-table1 and voc-table3a of the shipped manifest, queued by `rmi ablate --workers 0`,
-    with made-up VOC val results stored as a worker would (nothing is trained)."""
-    db = tmp_path_factory.mktemp("paper") / "rmi.db"
-    for experiment in ("voc-table1", "voc-table3a"):
-        args = ["ablate", str(REPO / "experiments.yaml"), "-e", experiment, "--workers", "0"]
-        assert run([*args, "--db", str(db)]) == 0
-    fill_with_made_up_results(db)
-    return db
-
-
 def check_format(fmt: str, text: str, title: str, labels: list[str]) -> None:
     """The output is well-formed in its format and holds the table's title and row labels."""
     if fmt == "csv":

@@ -14,6 +14,7 @@ from rmi_cli.config import CRFConfig, DataConfig, SyntheticConfig
 from rmi_cli.crf import CRFCache, probabilities_from_labels, run_crf
 from rmi_cli.crf.per_image import CRFWorker, confusion_matrix
 from rmi_cli.errors import DataError, DependencyMissing, Interrupted
+from rmi_cli.iou import confusion_counts, mean_iou
 
 pytest.importorskip("pydensecrf.densecrf")
 
@@ -93,6 +94,13 @@ def test_one_result_per_count_with_scores_and_times(probs_dir: Path) -> None:
         assert 0 < result.crf_median_ms <= result.crf_p90_ms
         assert result.params == PARAMS.model_dump(exclude={"iters"})
         assert result.fingerprint.device == "cpu"
+        evidence = result.image_counts
+        assert evidence is not None and evidence.counts.shape == (4, 4, 10)
+        summed = evidence.counts.sum(axis=0)
+        np.testing.assert_array_equal(
+            summed[:2], confusion_counts(np.array(result.scores.confusion))
+        )
+        assert result.scores.boundary_miou == pytest.approx(float(mean_iou(*summed[2:])))
     assert results[0].crf_median_ms < results[2].crf_median_ms
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from rmi_cli.config import RMILossConfig, RunConfig, TrainConfig
 from rmi_cli.db import JobSpec
 from rmi_cli.records import (
     CRFResult,
     EvalResult,
     Fingerprint,
+    ImageCounts,
     InferenceTiming,
     SegmentationScores,
     TrainMetrics,
@@ -63,7 +66,18 @@ def scores(miou: float = 0.625) -> SegmentationScores:
         pixel_accuracy=0.9,
         mean_accuracy=0.8,
         confusion=((5, 0, 1), (0, 0, 0), (1, 0, 3)),
+        boundary_iou=(0.25, None, 0.5),
+        boundary_miou=0.375,
     )
+
+
+def image_counts(images: int = 6, *, seed: int = 0) -> ImageCounts:
+    """Per-image counts of `images` images x 3 classes (the middle class never occurs)."""
+    rng = np.random.default_rng(seed)
+    inter = rng.integers(0, 50, size=(images, 4, 3))
+    inter[:, :, 1] = 0
+    counts = inter + np.array([0, 10, 0, 5])[None, :, None] * (inter > 0)  # union >= inter
+    return ImageCounts(tuple(f"img{i}" for i in range(images)), counts, 0.02)
 
 
 def timing(median_ms: float = 12.5) -> InferenceTiming:
@@ -96,7 +110,9 @@ def train_result(**kw: object) -> TrainResult:
     return TrainResult(**(fields | kw))
 
 
-def eval_result(split: str = "val", *, miou: float = 0.625, median_ms: float = 12.5) -> EvalResult:
+def eval_result(
+    split: str = "val", *, miou: float = 0.625, median_ms: float = 12.5, counts: bool = True
+) -> EvalResult:
     return EvalResult(
         split=split,
         num_images=6,
@@ -105,6 +121,7 @@ def eval_result(split: str = "val", *, miou: float = 0.625, median_ms: float = 1
         peak_eval_memory_mb=256.0,
         probs_dir="/runs/x/probs/val",
         fingerprint=fingerprint(),
+        image_counts=image_counts() if counts else None,
     )
 
 
@@ -119,6 +136,7 @@ def crf_result(iterations: int = 5, *, split: str = "val", miou: float = 0.65) -
         workers=2,
         params={"gaussian_sxy": 3.0, "bilateral_srgb": 13.0},
         fingerprint=fingerprint(),
+        image_counts=image_counts(seed=iterations),
     )
 
 

@@ -6,8 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
-from db_samples import crf_result, crf_spec, eval_result, metrics, train_result, train_spec
+from db_samples import (
+    crf_result,
+    crf_spec,
+    eval_result,
+    image_counts,
+    metrics,
+    train_result,
+    train_spec,
+)
 
 from rmi_cli.db import (
     Database,
@@ -15,6 +24,7 @@ from rmi_cli.db import (
     claim,
     complete,
     enqueue_experiment,
+    evaluation_rows,
     open_database,
     status_counts,
     store_crf,
@@ -80,6 +90,11 @@ def test_export_then_merge_into_an_empty_database_copies_everything(
     assert (len(report.added), report.completed, report.unchanged) == (4, [], [])
     assert content(export(any_db, tmp_path / "back.json")) == content(sent)
     assert status_counts(any_db)["done"] == 4
+    # the per-image counts and the boundary IoU travel too (the tables' intervals need them)
+    assert sent.runs[0].evaluations[0].image_counts is not None
+    row = evaluation_rows(any_db, experiment="grid")[0]
+    assert row.boundary_miou == 0.375 and row.image_counts is not None
+    np.testing.assert_array_equal(row.image_counts.counts, image_counts().counts)
 
 
 def test_merging_the_same_file_again_changes_nothing(
@@ -176,6 +191,18 @@ def test_an_edited_configuration_is_refused(node: Database, db: Database, tmp_pa
     with pytest.raises(UserError, match="does not match its configuration"):
         merge_results(db, [(path, read_results(path))])
     assert status_counts(db)["done"] == 0
+
+
+def test_damaged_per_image_counts_in_a_file_are_refused_in_one_line(
+    node: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "grid.rmi.json"
+    export(node, path)
+    raw = json.loads(path.read_text())
+    raw["runs"][0]["evaluations"][0]["image_counts"]["counts"] = "bm90IHpsaWI="  # "not zlib"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(UserError, match=r"field runs\.0\.evaluations\.0\.image_counts: .*not zlib"):
+        read_results(path)
 
 
 def test_queued_runs_travel_as_queued(tmp_path: Path, db: Database) -> None:

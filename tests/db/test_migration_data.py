@@ -7,16 +7,19 @@ NOT NULL column without a default gets caught.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from db_samples import NEXT_REVISION
 from sqlalchemy import Connection, MetaData, Table, insert, select
 
 from rmi_cli.db import VERSION_TABLE, head_revision, open_database, upgrade
+from rmi_cli.db.evidence import ENCODING
 from rmi_cli.db.migrate import migrate_to, revisions
 
 Tables = dict[str, Table]
@@ -180,7 +183,25 @@ def seed_0002(conn: Connection, t: Tables) -> None:
     conn.execute(t["experiments"].update().values(tables_json=tables))
 
 
-SEEDERS: dict[str, Callable[[Connection, Tables], None]] = {"0001": seed_0001, "0002": seed_0002}
+def seed_0004(conn: Connection, t: Tables) -> None:
+    """0002's rows (0003 seeds nothing new), the evaluation with a boundary IoU and its counts."""
+    seed_0002(conn, t)
+    conn.execute(t["evaluations"].update().values(boundary_miou=0.25))
+    conn.execute(t["class_iou"].update().where(t["class_iou"].c.class_index == 0).values(
+        boundary_iou=0.25))  # fmt: skip
+    counts = np.arange(2 * 4 * 2, dtype="<i8").reshape(2, 4, 2)
+    conn.execute(
+        insert(t["image_counts"]),
+        [row(evaluation_id=1, num_images=2, num_classes=2, names_json=["a", "b"],
+             encoding=ENCODING, counts=zlib.compress(counts.tobytes()), boundary_fraction=0.02)],
+    )  # fmt: skip
+
+
+SEEDERS: dict[str, Callable[[Connection, Tables], None]] = {
+    "0001": seed_0001,
+    "0002": seed_0002,
+    "0004": seed_0004,
+}
 
 
 def seeder_for(revision: str) -> Callable[[Connection, Tables], None]:

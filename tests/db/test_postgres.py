@@ -9,8 +9,9 @@ import subprocess
 import sys
 from dataclasses import asdict
 
+import numpy as np
 import pytest
-from db_samples import eval_result, train_spec
+from db_samples import eval_result, image_counts, train_spec
 from sqlalchemy import MetaData, Table, update
 
 from rmi_cli.db import (
@@ -45,6 +46,9 @@ def test_results_round_trip(pg_database: str) -> None:
         (row,) = [asdict(record) for record in evaluation_rows(db, experiment="e")]
     assert row["class_iou"] == {"road": 0.5, "sky": None, "car": 0.75}
     assert row["protocol"]["precision"] == "fp32"
+    # the per-image counts' blob is BYTEA here, BLOB on SQLite: the same bytes either way
+    np.testing.assert_array_equal(row["image_counts"]["counts"], image_counts().counts)
+    assert row["boundary_miou"] == 0.375
 
 
 def test_newer_schema_refused(pg_database: str) -> None:

@@ -6,18 +6,20 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from db_samples import (
     crf_result,
     crf_spec,
     eval_result,
     fingerprint,
+    image_counts,
     metrics,
     timing,
     train_result,
     train_spec,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from rmi_cli.db import (
     Database,
@@ -35,7 +37,14 @@ from rmi_cli.db import (
     store_train_result,
     throughput_rows,
 )
-from rmi_cli.db.schema import ClassIoU, Environment, Evaluation, Run, TrainSummary
+from rmi_cli.db.schema import (
+    ClassIoU,
+    Environment,
+    Evaluation,
+    ImageEvidence,
+    Run,
+    TrainSummary,
+)
 from rmi_cli.errors import DatabaseError
 from rmi_cli.stored import EvaluationRecord, MetricsRecord, RunRecord, ThroughputRecord
 
@@ -44,7 +53,8 @@ ROW_KEYS = {
     "loss", "params", "split", "postprocess", "miou", "pixel_accuracy", "mean_accuracy",
     "num_images", "class_iou", "inference_median_ms", "inference_p90_ms", "crf_median_ms",
     "total_median_ms", "peak_train_memory_mb", "peak_eval_memory_mb", "protocol", "device",
-    "torch", "status", "dataset", "pretrained", "from_scratch", "void",
+    "torch", "status", "dataset", "pretrained", "from_scratch", "void", "boundary_miou",
+    "class_boundary_iou", "image_counts", "crf_params", "environment", "evaluated_at",
 }  # fmt: skip
 
 
@@ -133,6 +143,45 @@ def test_evaluation_round_trip_and_re_evaluation(db: Database, db_path: Path, qu
     assert row["protocol"] == asdict(timing())
     assert (row["peak_train_memory_mb"], row["peak_eval_memory_mb"]) == (512.0, 256.0)
     assert (row["device"], row["torch"], row["status"]) == ("cpu", "2.5.0", "queued")
+    assert row["environment"] == fingerprint().to_dict()
+    assert row["boundary_miou"] == 0.375
+    assert row["class_boundary_iou"] == {"road": 0.25, "sky": None, "car": 0.5}
+    assert row["image_counts"]["names"] == image_counts().names  # asdict: a dict here
+    np.testing.assert_array_equal(row["image_counts"]["counts"], image_counts().counts)
+    assert row["image_counts"]["boundary_fraction"] == 0.02
+
+
+def test_per_image_counts_are_one_blob_replaced_with_their_evaluation(db: Database, queued) -> None:
+    train_id, crf_id = queued
+    store_evaluation(db, train_id, eval_result(miou=0.5))
+    store_evaluation(db, train_id, eval_result(miou=0.625))
+    store_crf(db, crf_id, crf_result(5))
+    assert count(db, ImageEvidence) == 2
+    with db.session() as session:
+        blob = session.scalars(select(ImageEvidence.counts)).first()
+    assert len(blob) < image_counts().counts.nbytes  # compressed
+    rows = evaluation_rows(db, experiment="e")
+    crf = next(r for r in rows if r.postprocess == "crf-5")
+    assert crf.image_counts is not None
+    np.testing.assert_array_equal(crf.image_counts.counts, image_counts(seed=5).counts)
+
+
+def test_evaluations_stored_without_counts_read_as_none(db: Database, queued) -> None:
+    train_id, _ = queued
+    store_evaluation(db, train_id, eval_result(counts=False))
+    (row,) = evaluation_rows(db, experiment="e")
+    assert row.image_counts is None
+    assert count(db, ImageEvidence) == 0
+
+
+def test_damaged_counts_are_one_line_naming_the_evaluation(db: Database, queued) -> None:
+    train_id, _ = queued
+    store_evaluation(db, train_id, eval_result())
+    with db.session(write=True) as session:
+        session.execute(update(ImageEvidence).values(counts=b"not zlib"))
+    with pytest.raises(DatabaseError, match=r"evaluation \d+ of run .*: the per-image counts are "
+                       r"damaged .*run `rmi eval`"):  # fmt: skip
+        evaluation_rows(db, experiment="e")
 
 
 def test_crf_rows_add_network_and_crf_time(db: Database, queued) -> None:

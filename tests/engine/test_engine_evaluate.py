@@ -12,10 +12,12 @@ import torch
 from PIL import Image
 
 from rmi_cli.config import RunConfig
+from rmi_cli.constants import BOUNDARY_FRACTION
 from rmi_cli.data import build_dataset
 from rmi_cli.engine import checkpoint as ckpt
 from rmi_cli.engine import evaluate_run, train_run
 from rmi_cli.errors import CheckpointError
+from rmi_cli.iou import confusion_counts, mean_iou
 from rmi_cli.models import build_model
 
 
@@ -56,6 +58,23 @@ def test_scores_timing_and_probabilities(trained: tuple[RunConfig, Path], tmp_pa
     assert probs.dtype == np.float32 and probs.shape == (len(scores.class_names), 48, 64)
     assert index["dtype"] == "float32"
     np.testing.assert_allclose(probs.astype(np.float64).sum(axis=0), 1.0, atol=1e-5)
+
+
+def test_per_image_counts_add_up_to_the_split_scores(
+    trained: tuple[RunConfig, Path], tmp_path: Path
+) -> None:
+    config, checkpoint = trained
+    result = evaluate_run(config, checkpoint=checkpoint, workdir=tmp_path, progress=False)
+    evidence = result.image_counts
+    assert evidence is not None and len(evidence.names) == 3
+    assert evidence.counts.shape == (3, 4, len(result.scores.class_names))
+    assert evidence.boundary_fraction == BOUNDARY_FRACTION
+    summed = evidence.counts.sum(axis=0)
+    np.testing.assert_array_equal(summed[:2], confusion_counts(np.array(result.scores.confusion)))
+    # a band is part of its mask: boundary counts never exceed the whole-mask counts
+    assert (evidence.counts[:, 2:] <= evidence.counts[:, :2]).all()
+    assert result.scores.boundary_miou == pytest.approx(float(mean_iou(summed[2], summed[3])))
+    assert result.scores.boundary_miou <= 1.0
 
 
 def test_split_and_max_images(trained: tuple[RunConfig, Path], tmp_path: Path) -> None:

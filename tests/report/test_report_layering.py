@@ -16,6 +16,7 @@ MODULES = [
     "rmi_cli.report",
     "rmi_cli.report.rendering",
     "rmi_cli.report.figures",
+    "rmi_cli.report.html",
     "rmi_cli.report.paper",
 ]
 
@@ -37,10 +38,12 @@ def test_report_imports_neither_torch_nor_sql_and_reads_nothing_at_import():
     assert cached == 0  # the YAML is read on first use, not on import
 
 
-def test_ablation_figure_writes_a_png(ablation_rows, tmp_path):
-    path = ablation_figure(ablation_table(ablation_rows, reference=True), tmp_path / "grid.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]  # no partial file left
+def test_ablation_figure_writes_a_png_and_an_svg(ablation_rows, tmp_path):
+    paths = ablation_figure(ablation_table(ablation_rows, reference=True), tmp_path / "grid.png")
+    assert [p.name for p in paths] == ["grid.png", "grid.svg"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths[1].read_text().lstrip().startswith("<?xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png", "grid.svg"]  # no partials
 
 
 def test_ablation_figure_refuses_other_tables(voc_rows, tmp_path):

@@ -226,7 +226,7 @@ def test_twelve_class_camvid_rows_get_both_means_and_the_papers_named_mean(camvi
     assert [c.header for c in t.columns][-3:] == [
         "mIoU (%, 12 classes)",
         "mIoU (%, 11 named)",
-        "Δ vs CE",
+        "Δ vs CE [95% CI]",
     ]
     ours = t.frame[t.frame["source"] == "ours"].set_index("label")
     # RMI: 10 named classes at 63 %, fence absent (zero union), unlabelled at 30 %

@@ -19,7 +19,10 @@ from rmi_cli.report.rendering import latex_escape
 
 @pytest.fixture
 def table(voc_rows):
-    return methods_table(voc_rows, title="Table 1: VOC val, 50% of runs & more_notes")
+    # the rows carry no per-image counts; intervals are rendered in test_report_intervals.py
+    return methods_table(
+        voc_rows, title="Table 1: VOC val, 50% of runs & more_notes", intervals=False
+    )
 
 
 def test_markdown_is_a_pipe_table_with_bold_best_and_notes_after(table):
@@ -98,7 +101,7 @@ def test_rich_table_has_bold_best_cells_and_notes_as_caption(table):
     out = render(table, "rich")
     assert isinstance(out, Table)
     assert out.caption is not None and "bf16" in str(out.caption)
-    miou = next(c for c in out.columns if c.header == "mIoU (%, 21 classes)")
+    miou = next(c for c in out.columns if str(c.header) == "mIoU (%, 21 classes)")
     cells = list(miou.cells)
     best = {r for r, key in table.best if key == "miou"}
     assert {i for i, c in enumerate(cells) if c.style == "bold"} == best
@@ -120,6 +123,25 @@ def test_every_format_renders(table, fmt):
     assert render(table, fmt)
 
 
+def test_rich_prints_brackets_in_notes_and_headers_as_written(voc_rows):
+    table = methods_table(voc_rows)  # intervals on: "[n/a]" cells, "[lo, hi]" in the notes
+    console = Console(width=250, record=True, color_system=None)
+    console.print(render(table, "rich"))
+    text = console.export_text()
+    assert "Δ vs CE [95% CI]" in text and "+1.60 [n/a]" in text
+    assert "Δ [lo, hi]: 95% bootstrap percentile interval" in text
+
+
 def test_unknown_format_is_a_user_error(table):
-    with pytest.raises(UserError, match="unknown table format 'html'; known: rich, markdown"):
-        render(table, "html")
+    with pytest.raises(UserError, match="unknown table format 'docx'; known: rich, markdown"):
+        render(table, "docx")
+
+
+def test_html_is_a_table_with_caption_bold_best_and_notes(table):
+    text = render(table, "html")
+    assert text.startswith('<table class="rmi"><caption>Table 1: VOC val, 50% of runs &amp; ')
+    assert '<th class="num">Δ vs CE</th>' in text
+    assert '<td class="num"><strong>78.70 ± 0.14</strong></td>' in text
+    assert '<tr class="section">' in text  # the rule above DeepLabv3+
+    assert text.count("<tr") == len(table.frame) + 1
+    assert '<ul class="notes"><li>Values: mean ± sample std' in text

@@ -40,10 +40,13 @@ def test_methods_table_means_stds_and_deltas(voc_rows):
     table = methods_table(voc_rows)
     assert cell(table, "DeepLabv3", "CE", "miou") == "77.10 ± 0.14"
     assert cell(table, "DeepLabv3", "RMI", "miou") == "78.70 ± 0.14"
-    assert cell(table, "DeepLabv3", "RMI", "delta") == "+1.60"
-    assert cell(table, "DeepLabv3", "BCE", "delta") == "-0.10"
-    assert cell(table, "DeepLabv3", "CE", "delta") == "+0.00"
-    assert cell(table, "DeepLabv3+", "RMI", "delta") == "+1.50"  # vs v3+ CE, not v3 CE
+    # rows stored without per-image counts: the Δ, and no interval but a way to get one
+    assert cell(table, "DeepLabv3", "RMI", "delta") == "+1.60 [n/a]"
+    assert any("n/a: re-run rmi eval" in note for note in table.notes)
+    assert cell(methods_table(voc_rows, intervals=False), "DeepLabv3", "RMI", "delta") == "+1.60"
+    assert cell(table, "DeepLabv3", "BCE", "delta") == "-0.10 [n/a]"
+    assert cell(table, "DeepLabv3", "CE", "delta") == "+0.00"  # the baseline: no interval
+    assert cell(table, "DeepLabv3+", "RMI", "delta") == "+1.50 [n/a]"  # vs v3+ CE, not v3 CE
     assert cell(table, "DeepLabv3+", "RMI", "n") == "2"
     assert table.frame.at[row_of(table, "DeepLabv3", "RMI"), "delta"] == pytest.approx(1.6)
 

@@ -56,6 +56,10 @@ def test_queue_run_and_tabulate_without_the_cli(
         tables = runner.tables(database, "nb")
         detail = runner.run_detail(database, "nb/ce")
         assert runner.find_run(database, "ce").status == "done"
+        curves = runner.draw_curves(database, "nb", output=tmp_path / "curves.png")
+        page = runner.write_report(database, "nb", tmp_path / "report", qualitative=False)
+    assert [p.name for p in curves] == ["curves.png", "curves.svg"]
+    assert "nb: methods on val" in page.read_text()
     assert [table.kind for table in tables] == ["methods"]
     assert detail["status"] == "done" and detail["evaluations"][0]["num_images"] == 3
     assert any("nb/ce: val mIoU" in record.getMessage() for record in caplog.records)
