@@ -125,12 +125,15 @@ CLASSES = {
     "state": ("Commands on runs in the wrong state",
               "rmi crf on a run that is queued or failed (it queued a job that waited or failed "
               "without a word), rmi train on a run a live worker holds"),
+    "report": ("Tables, figures and reports of results that are not there",
+               "an unknown metric or pick, curves before training, an ablation figure without a "
+               "grid, a run or experiment not in the database, an output folder that is a file"),
     "cli": ("Bad command-line arguments",
             "unknown options and commands, malformed lists (1,x, 0, 1,,5, 0,,1), unknown formats "
             "and baselines, missing or contradictory arguments"),
 }  # fmt: skip
 # Prefixes counted in another prefix's class.
-ALIASES = {"export": "merge"}
+ALIASES = {"export": "merge", "table": "report", "figure": "report"}
 
 
 def case_class(case_id: str) -> str:
