@@ -53,37 +53,32 @@ def bce_loss(
     return (total / (share.total(count) + 1)).to(dtype)
 
 
-class CELoss(SegLoss):
+class _PixelwiseLoss(SegLoss):
+    """One of the functions above as a module, on the whole (share of the) batch."""
+
+    def __init__(self, *, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
+        super().__init__(num_classes=num_classes, ignore_index=ignore_index)
+
+    @staticmethod
+    def _loss(
+        logits: Tensor, labels: Tensor, *, num_classes: int, ignore_index: int, share: BatchShare
+    ) -> Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
+    ) -> Tensor:
+        classes, ignore = self.num_classes, self.ignore_index
+        return self._loss(logits, labels, num_classes=classes, ignore_index=ignore, share=share)
+
+
+class CELoss(_PixelwiseLoss):
     """Softmax cross-entropy with an ignore index (the paper's "CE" rows)."""
 
-    def __init__(self, *, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
-        super().__init__(num_classes=num_classes, ignore_index=ignore_index)
-
-    def forward(
-        self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
-    ) -> Tensor:
-        return ce_loss(
-            logits,
-            labels,
-            num_classes=self.num_classes,
-            ignore_index=self.ignore_index,
-            share=share,
-        )
+    _loss = staticmethod(ce_loss)
 
 
-class BCELoss(SegLoss):
+class BCELoss(_PixelwiseLoss):
     """Sigmoid BCE, the RMI objective's pixel term alone (the paper's "BCE" rows)."""
 
-    def __init__(self, *, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
-        super().__init__(num_classes=num_classes, ignore_index=ignore_index)
-
-    def forward(
-        self, logits: Tensor, labels: Tensor, *, progress: float = 0.0, share: BatchShare = LOCAL
-    ) -> Tensor:
-        return bce_loss(
-            logits,
-            labels,
-            num_classes=self.num_classes,
-            ignore_index=self.ignore_index,
-            share=share,
-        )
+    _loss = staticmethod(bce_loss)

@@ -7,16 +7,17 @@ records and arrays; each function here writes one figure (PNG + SVG) and returns
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from rmi_cli import db as store
 from rmi_cli.config import RunConfig
-from rmi_cli.errors import ConfigError, UserError
+from rmi_cli.errors import UserError
 from rmi_cli.records import ImageCounts
 from rmi_cli.run_folder import RunFolder, runs_root
+from rmi_cli.runner.lookup import stored_config
 from rmi_cli.stored import EvaluationRecord
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def choose_runs(
     if len(set(titles)) < len(titles):
         titles = [r.run for r in chosen]
     return [
-        Chosen(r.run, title, r, _config(configs[r.run], r.run), str(r.config_hash))
+        Chosen(r.run, title, r, stored_config(configs[r.run], r.run), str(r.config_hash))
         for r, title in zip(chosen, titles, strict=True)
     ]
 
@@ -75,16 +76,6 @@ def _resolve(ref: str, rows: list[EvaluationRecord], experiment: str) -> Evaluat
             f"evaluated runs: {known}"
         )
     return named[0]
-
-
-def _config(config: Mapping[str, Any], name: str) -> RunConfig:
-    try:
-        return RunConfig.model_validate(dict(config))
-    except ValueError as exc:
-        raise ConfigError(
-            f"run {name}: its stored configuration does not validate with this version of rmi "
-            f"({str(exc).splitlines()[0]}); queue it again from the manifest"
-        ) from None
 
 
 def check_pick(count: int, pick: str) -> None:

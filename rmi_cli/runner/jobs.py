@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rmi_cli import db as store
 from rmi_cli.config import CRFConfig, RunConfig
@@ -30,6 +30,7 @@ from rmi_cli.errors import ConfigError, Interrupted, RunFailed, UserError
 from rmi_cli.records import EvalResult, TrainMetrics, TrainResult
 from rmi_cli.run_folder import RunFolder, probs_index
 from rmi_cli.runner.failures import describe_failure, first_line, may_pass_on_retry
+from rmi_cli.runner.lookup import run_checkpoint, stored_config
 from rmi_cli.runner.preflight import check_datasets
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def run_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: St
 def _train_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: StopFlag) -> None:
     from rmi_cli.engine import evaluate_run, train_run
 
-    config = _run_config(job.config, job.label)
+    config = stored_config(job.config, job.label)
     # The evaluation split is opened before hours of training: an empty or broken list fails
     # the job now (the train split is opened by training itself).
     check_datasets([(config.data, config.data.eval_split)])
@@ -153,7 +154,7 @@ def _crf_job(db: store.Database, job: store.Job, options: WorkerOptions, stop: S
     from rmi_cli.crf import run_crf
 
     target = _target(db, job)
-    config = _run_config(target.config, target.label)
+    config = stored_config(target.config, target.label)
     split = str(job.config["split"])
     params = CRFConfig.model_validate(job.config["crf"])
     folder = RunFolder.of(options.runs_root, target.config_hash)
@@ -187,11 +188,8 @@ def _probabilities(
 ) -> EvalResult:
     """Evaluate the trained run again, keeping its probabilities (they were not saved)."""
     from rmi_cli.engine import evaluate_run
-    from rmi_cli.engine.checkpoint import latest_checkpoint
 
-    checkpoint = latest_checkpoint(folder.path) or folder.last_checkpoint
-    if not checkpoint.is_file() and target.checkpoint_path:
-        checkpoint = Path(target.checkpoint_path)
+    checkpoint = run_checkpoint(folder, target.checkpoint_path)
     if not checkpoint.is_file():
         raise UserError(
             f"run {target.label} has no saved probabilities for split {split!r} and no "
@@ -216,16 +214,6 @@ def _target(db: store.Database, job: store.Job) -> store.Job:
     if target is None:
         raise UserError(f"CRF job {job.label} has no trained run to post-process")
     return target
-
-
-def _run_config(config: dict[str, Any], label: str) -> RunConfig:
-    try:
-        return RunConfig.model_validate(config)
-    except ValueError as exc:
-        raise ConfigError(
-            f"run {label}: its stored configuration does not validate with this version of "
-            f"rmi ({str(exc).splitlines()[0]}); queue it again from the manifest"
-        ) from None
 
 
 def _announce(label: str, evaluation: EvalResult) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rmi_cli import db as store
 from rmi_cli.config import CRFConfig, RunConfig
@@ -91,6 +92,29 @@ class EvaluationTarget:
     not_stored: str = "no run in the database has this checkpoint's configuration"
 
 
+def stored_config(config: Mapping[str, Any], label: str) -> RunConfig:
+    """A run's configuration as the database stores it, validated by this version of rmi."""
+    try:
+        return RunConfig.model_validate(dict(config))
+    except ValueError as exc:
+        raise ConfigError(
+            f"run {label}: its stored configuration does not validate with this version of rmi "
+            f"({str(exc).splitlines()[0]}); queue it again from the manifest"
+        ) from None
+
+
+def run_checkpoint(folder: RunFolder, stored: str | None) -> Path:
+    """The checkpoint a trained run is read from: its folder's last.pt, else the newest
+    iter-<N>.pt (what a run resumes from when last.pt is gone), else the path the database
+    stored; the last candidate when none exists (for the caller's message)."""
+    from rmi_cli.engine.checkpoint import latest_checkpoint  # torch: the callers need it anyway
+
+    path = latest_checkpoint(folder.path) or folder.last_checkpoint
+    if not path.is_file() and stored:
+        path = Path(stored)
+    return path
+
+
 def evaluation_target(
     database: store.Database, runs: Path | None, ref: str | None, checkpoint: Path | None
 ) -> EvaluationTarget:
@@ -103,20 +127,15 @@ def evaluation_target(
     job = store.get_job(database, row.run_id)
     if job is None or job.kind != "train":
         raise UserError(f"run {ref!r} is not a training run")
-    from rmi_cli.engine.checkpoint import latest_checkpoint  # torch: rmi eval needs it anyway
-
     folder = RunFolder.of(runs_root(runs, database.path), job.config_hash)
-    # last.pt, else the newest iter-<N>.pt (what a run resumes from when last.pt is gone)
-    path = latest_checkpoint(folder.path) or folder.last_checkpoint
-    if not path.is_file() and job.checkpoint_path:
-        path = Path(job.checkpoint_path)
+    path = run_checkpoint(folder, job.checkpoint_path)
     if not path.is_file():
         raise CheckpointError(
             f"run {ref!r} has no checkpoint at {path} (status {job.status}); train it first "
             f"(rmi train / rmi worker) or pass --runs-dir where its run folder lives"
         )
-    config = RunConfig.model_validate(job.config)
     label = f"{row.experiment}/{row.name}"
+    config = stored_config(job.config, label)
     return _stored_if_final(EvaluationTarget(config, path, folder.path, job.id, label), job)
 
 
@@ -172,7 +191,7 @@ def queue_crf(
         raise UserError(f"run {ref!r} is not a training run; the CRF post-processes one")
     from rmi_cli.manifest import PlannedRun
 
-    config = RunConfig.model_validate(job.config)
+    config = stored_config(job.config, f"{row.experiment}/{row.name}")
     target = PlannedRun(
         row.experiment or ADHOC, row.name, row.name, row.method or "CE", row.group or "", {},
         config,
