@@ -9,6 +9,7 @@ result storage and the rows reports read. Imports no torch; nothing happens at i
 
 from rmi_cli.db.connect import ENV_VAR, open_database, resolve_target
 from rmi_cli.db.database import Database
+from rmi_cli.db.evaluation_rows import evaluation_rows
 from rmi_cli.db.figure_rows import experiment_about, metric_points, run_configs
 from rmi_cli.db.leases import (
     DEFAULT_LEASE_S,
@@ -47,7 +48,6 @@ from rmi_cli.db.results import (
     store_train_result,
 )
 from rmi_cli.db.rows import (
-    evaluation_rows,
     experiment_names,
     experiment_tables,
     metrics_rows,
